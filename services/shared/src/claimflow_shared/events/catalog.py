@@ -1,0 +1,151 @@
+"""The event payloads (CloudEvents `data`), one pydantic model per versioned type.
+
+A breaking change makes a new type (`...v2`) next to the old one; consumers accept both
+until every producer has moved.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from claimflow_shared.money import Money
+
+
+class Topics:
+    """Topic names before the deployment's prefix is applied."""
+
+    CLAIMS_SUBMITTED = "claims.submitted"
+    CLAIMS_ADJUDICATED = "claims.adjudicated"
+    CLAIMS_REVERSED = "claims.reversed"
+    PAYMENTS_REQUESTED = "payments.requested"
+    PAYMENTS_COMPLETED = "payments.completed"
+    PAYMENTS_FAILED = "payments.failed"
+    AUDIT_ACCESS = "audit.access"
+    PLANS = "claimflow.plans"
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ClaimLineV1(EventData):
+    line_no: int = Field(ge=1)
+    service_date: date
+    submitted_procedure: str = Field(pattern=r"^D\d{4}$")
+    quadrant: Literal["UR", "UL", "LR", "LL"] | None = None
+    plan_group: str
+    subscriber_number: str
+    provider_npi: str = Field(pattern=r"^\d{10}$")
+    provider_fees: Money
+    allowed_fees: Money
+    member_coinsurance: Money
+    member_copay: Money
+    net_fee: Money
+
+
+class ClaimTotalsV1(EventData):
+    net_fee: Money
+
+
+class ClaimSubmittedV1(EventData):
+    """A claim intake accepted; carries what adjudication needs (PHI stays inside Kafka)."""
+
+    claim_id: UUID
+    external_id: str | None = None
+    submitted_at: datetime
+    submitted_by: str
+    lines: list[ClaimLineV1] = Field(min_length=1)
+    totals: ClaimTotalsV1
+
+
+class LineAmountsV1(EventData):
+    """FHIR ClaimResponse adjudication categories for one line."""
+
+    submitted: Money
+    eligible: Money
+    copay: Money
+    deductible: Money
+    benefit: Money
+
+
+class AdjudicatedLineV1(EventData):
+    line_no: int = Field(ge=1)
+    outcome: Literal["approved", "reduced", "denied"]
+    reason_codes: list[str] = Field(default_factory=list, description="CARC codes, e.g. 96")
+    net_fee: Money
+    amounts: LineAmountsV1
+
+
+class AdjudicatedTotalsV1(EventData):
+    net_fee: Money
+    submitted: Money
+    eligible: Money
+    benefit: Money
+
+
+class ClaimAdjudicatedV1(EventData):
+    claim_id: UUID
+    status: Literal["adjudicated", "rejected"]
+    outcome: Literal["complete", "partial", "error"]
+    plan_id: str
+    plan_version: int = Field(ge=0)
+    adjudicated_at: datetime
+    lines: list[AdjudicatedLineV1]
+    totals: AdjudicatedTotalsV1
+
+
+class ClaimReversedV1(EventData):
+    """A compensation: the claim's effects were taken back (e.g. its payment failed)."""
+
+    claim_id: UUID
+    status: Literal["payment_failed", "reversed"]
+    reason: str
+    reversed_at: datetime
+    net_fee: Money
+
+
+class PaymentRequestedV1(EventData):
+    payment_id: UUID
+    claim_id: UUID
+    provider_npi: str
+    amount: Money
+    requested_at: datetime
+
+
+class PaymentCompletedV1(EventData):
+    payment_id: UUID
+    claim_id: UUID
+    amount: Money
+    completed_at: datetime
+
+
+class PaymentFailedV1(EventData):
+    payment_id: UUID
+    claim_id: UUID
+    reason: str
+    failed_at: datetime
+
+
+class AuditAccessV1(EventData):
+    """Someone read PHI: who, which claim, when, how."""
+
+    claim_id: UUID
+    principal: str
+    action: Literal["claim.read"]
+    accessed_at: datetime
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    "io.claimflow.claim.submitted.v1": ClaimSubmittedV1,
+    "io.claimflow.claim.adjudicated.v1": ClaimAdjudicatedV1,
+    "io.claimflow.claim.reversed.v1": ClaimReversedV1,
+    "io.claimflow.payment.requested.v1": PaymentRequestedV1,
+    "io.claimflow.payment.completed.v1": PaymentCompletedV1,
+    "io.claimflow.payment.failed.v1": PaymentFailedV1,
+    "io.claimflow.audit.access.v1": AuditAccessV1,
+}
+TYPE_OF: dict[type[EventData], str] = {model: name for name, model in EVENT_TYPES.items()}

@@ -1,0 +1,1 @@
+"""kafka-python adapters; every blocking call runs on a thread, never on the event loop."""

@@ -1,0 +1,54 @@
+"""OpenTelemetry: one tracer provider per process, OTLP export when a collector is configured."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+
+EXCLUDED_URLS = "healthz,readyz,metrics"
+
+
+def setup_tracing(
+    service: str,
+    otlp_endpoint: str | None,
+    extra_processors: tuple[SpanProcessor, ...] = (),
+) -> TracerProvider:
+    """Install the process-wide tracer provider once; later calls return the same one."""
+    global _provider  # noqa: PLW0603 - the OpenTelemetry provider is process-global by design
+    with _lock:
+        if _provider is None:
+            provider = TracerProvider(resource=Resource.create({"service.name": service}))
+            if otlp_endpoint:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+                    OTLPSpanExporter,
+                )
+
+                endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+            trace.set_tracer_provider(provider)
+            AsyncPGInstrumentor().instrument(  # type: ignore[no-untyped-call]
+                tracer_provider=provider
+            )
+            _provider = provider
+        for processor in extra_processors:
+            _provider.add_span_processor(processor)
+        return _provider
+
+
+def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=EXCLUDED_URLS,
+        exclude_spans=["receive", "send"],
+    )

@@ -1,0 +1,1 @@
+"""HTTP building blocks every service's FastAPI app uses."""

@@ -1,0 +1,166 @@
+"""RFC 9457 problem details: every error a claimflow API returns has this shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://claimflow.dev/problems/"
+
+log = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    """One failing rule: where (claim, line, field) and which rule, in words free of PHI."""
+
+    claim: int | None = Field(
+        default=None, description="0-based claim index in a multi-claim import"
+    )
+    line: int | None = Field(default=None, description="0-based line index, null for the claim")
+    field: str | None = Field(default=None, description="canonical field name")
+    rule: str = Field(description="stable machine name of the rule", examples=["npi-luhn"])
+    message: str
+
+
+class Problem(BaseModel):
+    type: str = Field(examples=[PROBLEM_BASE + "validation-error"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Raised anywhere in request handling; rendered as problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.problem = Problem(
+            type=PROBLEM_BASE + slug,
+            title=title,
+            status=status,
+            detail=detail,
+            errors=list(errors) if errors is not None else None,
+        )
+        self.headers = headers
+
+
+def problem_response(
+    problem: Problem, request: Request | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if request is not None and problem.instance is None:
+        problem = problem.model_copy(update={"instance": request.url.path})
+    return JSONResponse(
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+_STATUS_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("rate-limited", "Too many requests"),
+}
+
+
+def _from_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    problem = Problem(type=PROBLEM_BASE + slug, title=title, status=exc.status_code, detail=detail)
+    return problem_response(problem, request, headers=dict(exc.headers or {}) or None)
+
+
+def _location_to_error(loc: Sequence[Any]) -> tuple[str | None, int | None]:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    line = next((p for p in parts if isinstance(p, int)), None)
+    names = [str(p) for p in parts if not isinstance(p, int)]
+    return (".".join(names) or None), line
+
+
+def _from_request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        field, line = _location_to_error(err.get("loc", ()))
+        # pydantic's message never echoes the input value; "input" is dropped on purpose.
+        errors.append(
+            FieldError(line=line, field=field, rule=str(err.get("type")), message=err["msg"])
+        )
+    problem = Problem(
+        type=PROBLEM_BASE + "validation-error",
+        title="Request is not valid",
+        status=422,
+        detail=f"{len(errors)} field(s) failed validation",
+        errors=errors,
+    )
+    return problem_response(problem, request)
+
+
+def _from_problem_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.problem, request, exc.headers)
+
+
+def _from_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The exception text may carry PHI from the request, so only its type is logged.
+    log.error("unhandled error %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    problem = Problem(
+        type=PROBLEM_BASE + "internal-error",
+        title="Internal error",
+        status=500,
+        detail="The request could not be completed; it is safe to retry.",
+    )
+    return problem_response(problem, request)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _from_problem_error)
+    app.add_exception_handler(StarletteHTTPException, _from_http_exception)
+    app.add_exception_handler(RequestValidationError, _from_request_validation)
+    app.add_exception_handler(Exception, _from_unexpected)
+
+
+_DESCRIPTIONS = {status: title for status, (_slug, title) in _STATUS_SLUGS.items()} | {
+    409: "Conflict",
+    422: "Invalid input: every failing field is listed in errors",
+    500: "Internal error",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the problem+json errors an operation can return."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "description": _DESCRIPTIONS.get(status, "Error"),
+        }
+        for status in statuses
+    }
