@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import context as otel_context
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claimflow_shared.events import CloudEvent
-from claimflow_shared.events.catalog import EventData
 from claimflow_shared.kafka.tracing import inject_headers
 
 
@@ -18,7 +18,7 @@ from claimflow_shared.kafka.tracing import inject_headers
 class PendingEvent:
     topic: str
     key: str | None
-    event: CloudEvent[EventData]
+    event: CloudEvent[Any]
 
 
 async def enqueue(conn: AsyncConnection, outbox: Table, events: Sequence[PendingEvent]) -> None:

@@ -1,0 +1,131 @@
+"""The API's documented shapes: request bodies (for OpenAPI) and every response."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from claimflow_shared.events.catalog import AdjudicatedTotalsV1, LineAmountsV1
+from claimflow_shared.money import Money
+
+ClaimStatus = Literal["queued", "adjudicated", "rejected", "paid", "payment_failed", "reversed"]
+
+MoneyIn = Decimal | str
+
+
+class ClaimLineIn(BaseModel):
+    """One service line. Field names are matched case-, space- and punctuation-insensitively,
+    so "Plan/Group #", "Subscriber#" and "service date" work as well as these names."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "service_date": "2018-03-28",
+                "submitted_procedure": "D4346",
+                "quadrant": None,
+                "plan_group": "GRP-1000",
+                "subscriber_number": "3730189502",
+                "provider_npi": "1497775530",
+                "provider_fees": "130.00",
+                "allowed_fees": "65.00",
+                "member_coinsurance": "16.25",
+                "member_copay": "0.00",
+            }
+        }
+    )
+
+    service_date: str = Field(description="ISO 8601 date, or M/D/YY[YY] [H:MM]")
+    submitted_procedure: str = Field(description="CDT code: D and four digits", examples=["D0180"])
+    quadrant: Literal["UR", "UL", "LR", "LL"] | None = None
+    plan_group: str = Field(examples=["GRP-1000"])
+    subscriber_number: str
+    provider_npi: str = Field(description="10-digit NPI with a valid check digit")
+    provider_fees: MoneyIn = Field(description='amount: number or string like "$100.00"')
+    allowed_fees: MoneyIn
+    member_coinsurance: MoneyIn
+    member_copay: MoneyIn
+
+
+class ClaimSubmissionIn(BaseModel):
+    external_id: str | None = Field(default=None, max_length=100, examples=["1234"])
+    lines: list[ClaimLineIn] = Field(min_length=1, max_length=50)
+
+
+class Totals(BaseModel):
+    net_fee: Money = Field(description="sum of the lines' net fees")
+
+
+class LineAdjudication(BaseModel):
+    outcome: Literal["approved", "reduced", "denied"]
+    reason_codes: list[str] = Field(description="CARC-style codes, e.g. 96 not covered")
+    amounts: LineAmountsV1
+
+
+class ClaimLineOut(BaseModel):
+    line_no: int
+    service_date: date
+    submitted_procedure: str
+    quadrant: str | None
+    plan_group: str
+    subscriber_number: str
+    provider_npi: str
+    provider_fees: Money
+    allowed_fees: Money
+    member_coinsurance: Money
+    member_copay: Money
+    net_fee: Money = Field(
+        description="provider fees + member coinsurance + member copay - allowed fees"
+    )
+    adjudication: LineAdjudication | None = None
+
+
+class ClaimAdjudication(BaseModel):
+    outcome: Literal["complete", "partial", "error"]
+    plan_id: str
+    plan_version: int
+    adjudicated_at: datetime
+    totals: AdjudicatedTotalsV1
+
+
+class ClaimOut(BaseModel):
+    id: UUID
+    external_id: str | None
+    status: ClaimStatus
+    created_at: datetime
+    updated_at: datetime
+    totals: Totals
+    lines: list[ClaimLineOut]
+    adjudication: ClaimAdjudication | None = None
+
+
+class ClaimAccepted(BaseModel):
+    id: UUID
+    status: ClaimStatus
+    external_id: str | None
+    created_at: datetime
+    line_count: int
+    totals: Totals
+    location: str = Field(examples=["/v1/claims/7d0e4ae2-5a1f-4c43-9c56-1a1f0e7c2b11"])
+
+
+class ImportAccepted(BaseModel):
+    claims: list[ClaimAccepted]
+
+
+class ClaimSummary(BaseModel):
+    id: UUID
+    external_id: str | None
+    status: ClaimStatus
+    created_at: datetime
+    updated_at: datetime
+    line_count: int
+    totals: Totals
+
+
+class ClaimPage(BaseModel):
+    items: list[ClaimSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at end")

@@ -1,0 +1,64 @@
+"""The intake API application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from claimflow_intake.api import claims
+from claimflow_intake.settings import IntakeSettings
+from claimflow_shared.db import create_engine, ping
+from claimflow_shared.kafka.admin import kafka_reachable
+from claimflow_shared.logs import configure_logging
+from claimflow_shared.web.app import build_app
+from claimflow_shared.web.health import ReadinessCheck
+from claimflow_shared.web.openapi import register_schemas
+
+DESCRIPTION = """
+Takes dental insurance claims in, validates every line against the validation rules, and
+queues accepted claims for adjudication over Kafka.
+
+All errors are RFC 9457 `application/problem+json`; validation errors list every failing
+rule with its line index and field. Authenticate with `Authorization: Bearer <api key>`.
+"""
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+    configure_logging(settings.service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = create_engine(settings)
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    async def database() -> None:
+        await ping(app.state.engine)
+
+    async def kafka() -> None:
+        await kafka_reachable(settings)
+
+    app = build_app(
+        settings,
+        title="claimflow intake",
+        description=DESCRIPTION,
+        version="1.0.0",
+        lifespan=lifespan,
+        checks={
+            "database": ReadinessCheck(database),
+            "kafka": ReadinessCheck(kafka, required=settings.ready_requires_kafka),
+        },
+        max_body_bytes=settings.max_body_bytes,
+        openapi_tags=[
+            {"name": "claims", "description": "Submit, import, read and list claims"},
+            {"name": "operations", "description": "Health, readiness and metrics"},
+        ],
+    )
+    app.include_router(claims.router)
+    register_schemas(app, claims.REQUEST_MODELS)
+    return app

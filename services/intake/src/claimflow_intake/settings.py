@@ -1,0 +1,21 @@
+"""intake's settings: the shared ones plus validation policy and API limits."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from claimflow_shared.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    service_name: str = "intake"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    # The worker (outbox relay + status consumer) serves health and metrics here.
+    worker_http_port: int = Field(default=9080, ge=1, le=65535)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_lines: int = Field(default=50, ge=1, le=1000)
+    import_max_claims: int = Field(default=100, ge=1)
+    validation_npi_luhn: bool = True
+    # The outbox buffers claims while Kafka is down, so by default the API stays ready then.
+    ready_requires_kafka: bool = False
