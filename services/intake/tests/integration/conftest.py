@@ -1,0 +1,123 @@
+"""Fixtures that run intake in-process against the session's real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaConsumer
+
+from claimflow_intake.cli import MIGRATIONS
+from claimflow_intake.main import create_app
+from claimflow_intake.settings import IntakeSettings
+from claimflow_intake.worker import create_worker_app
+from claimflow_shared.migrate import upgrade
+from claimflow_shared.settings import ApiKey
+
+SUBMITTER_KEY = "test-submitter-key"
+READER_KEY = "test-reader-key"
+AUDITOR_KEY = "test-auditor-key"
+
+
+def _key(secret: str, principal: str, roles: set[str]) -> ApiKey:
+    return ApiKey(
+        principal=principal,
+        sha256=hashlib.sha256(secret.encode()).hexdigest(),
+        roles=frozenset(roles),
+    )
+
+
+def auth(key: str = SUBMITTER_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> IntakeSettings:
+    await asyncio.to_thread(upgrade, MIGRATIONS, database_url)
+    return IntakeSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+        kafka_topic_prefix=topic_prefix,
+        api_keys=[
+            _key(SUBMITTER_KEY, "clearinghouse", {"submitter", "reader"}),
+            _key(READER_KEY, "dashboard", {"reader"}),
+            _key(AUDITOR_KEY, "auditor", {"auditor"}),
+        ],
+        outbox_poll_interval_seconds=0.2,
+        database_pool_size=25,
+    )
+
+
+@pytest.fixture
+async def client(settings: IntakeSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as c,
+    ):
+        yield c
+
+
+@pytest.fixture
+async def worker(settings: IntakeSettings) -> AsyncIterator[Any]:
+    app = create_worker_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Any]:
+    """Read the topic from the beginning until count messages arrived or timeout passed."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(messages) < count and time.monotonic() < deadline:
+            messages.extend(consumer)
+    finally:
+        consumer.close()
+    return messages
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[bool]], timeout: float = 30.0, interval: float = 0.1
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await probe():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def decode(message: Any) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(message.value)
+    return value
+
+
+VALID_LINE = {
+    "service_date": "2018-03-28",
+    "submitted_procedure": "D4346",
+    "plan_group": "GRP-1000",
+    "subscriber_number": "3730189502",
+    "provider_npi": "1497775530",
+    "provider_fees": "130.00",
+    "allowed_fees": "65.00",
+    "member_coinsurance": "16.25",
+    "member_copay": "0.00",
+}
+
+
+def claim_body(lines: int = 1, **overrides: Any) -> dict[str, Any]:
+    return {"lines": [VALID_LINE | overrides for _ in range(lines)]}

