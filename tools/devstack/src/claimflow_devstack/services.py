@@ -34,17 +34,22 @@ def _intake_load_sample(base_url: str, api_key: str, repo: Path) -> None:
     response = httpx.post(
         f"{base_url}/v1/claims/import",
         content=(repo / sample).read_bytes(),
-        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {api_key}"},
+        headers={
+            "Content-Type": "text/csv",
+            "Authorization": f"Bearer {api_key}",
+            # A rerun of `make run` on the same state replays instead of adding a copy.
+            "Idempotency-Key": "sample-claim_1234",
+        },
         timeout=30.0,
     )
     if response.is_error:
         raise DevstackError(
             f"intake rejected {sample}: HTTP {response.status_code} {response.text[:500]}"
         )
-    body = response.json() if "json" in response.headers.get("content-type", "") else {}
-    claim_id = (body.get("claim_id") or body.get("id")) if isinstance(body, dict) else None
-    location = response.headers.get("Location", "-")
-    print(f"intake: imported {sample} -> claim {claim_id or '?'} (Location: {location})")  # noqa: T201
+    claim = response.json()["claims"][0]
+    print(  # noqa: T201
+        f"intake: imported {sample} -> claim {claim['id']}, net fee {claim['totals']['net_fee']}"
+    )
 
 
 def _intake_cli(command: str) -> list[str]:
