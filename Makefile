@@ -30,7 +30,7 @@ test-unit: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services/shared/src services/intake/src tools/devstack/src
+	$(VENV)/bin/mypy $(wildcard services/*/src tools/*/src) bench
 
 fmt: venv
 	$(VENV)/bin/ruff format .
