@@ -1,0 +1,97 @@
+"""Real service processes on the session's PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from claimflow_devstack import processes
+
+API_KEY = "e2e-key"
+
+
+class ServiceProcesses:
+    """Starts, kills and restarts one service's processes; stops them all at teardown."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.running: dict[str, processes.ManagedProcess] = {}
+
+    def start(self, name: str, argv: list[str], port: int) -> processes.ManagedProcess:
+        proc = processes.start(name, argv, log_path=self.logs / f"{name}.log", env=self.env)
+        self.running[name] = proc
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                raise AssertionError(proc.died_message(f"{name} /readyz"))
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{name} not ready within 60s:\n{proc.log_tail()}")
+
+    def kill(self, name: str) -> None:
+        import signal
+
+        processes.stop(self.running.pop(name), sig=signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            processes.stop(self.running.pop(name))
+
+
+@pytest.fixture
+def intake_processes(
+    database_url: str, kafka_broker: Any, topic_prefix: str, tmp_path: Path
+) -> Iterator[Callable[..., Any]]:
+    api_port, worker_port = processes.free_port(), processes.free_port()
+    env = {
+        **os.environ,
+        "CLAIMFLOW_DATABASE_URL": database_url,
+        "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+        "CLAIMFLOW_KAFKA_TOPIC_PREFIX": topic_prefix,
+        "CLAIMFLOW_API_KEYS": json.dumps(
+            [
+                {
+                    "principal": "e2e",
+                    "sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                    "roles": ["submitter", "reader"],
+                }
+            ]
+        ),
+        "CLAIMFLOW_HTTP_PORT": str(api_port),
+        "CLAIMFLOW_WORKER_HTTP_PORT": str(worker_port),
+        "CLAIMFLOW_OUTBOX_BATCH_SIZE": "1",
+        "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+    }
+    processes.run(
+        "intake-migrate",
+        [sys.executable, "-m", "claimflow_intake.cli", "migrate"],
+        log_path=tmp_path / "migrate.log",
+        timeout=120,
+        env=env,
+    )
+    group = ServiceProcesses(env, tmp_path)
+
+    def start(role: str) -> Any:
+        port = api_port if role == "api" else worker_port
+        return group.start(role, [sys.executable, "-m", "claimflow_intake.cli", role], port)
+
+    start.group = group  # type: ignore[attr-defined]
+    start.base_url = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        group.stop_all()
