@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -43,8 +44,6 @@ class ServiceProcesses:
         raise AssertionError(f"{name} not ready within 60s:\n{proc.log_tail()}")
 
     def kill(self, name: str) -> None:
-        import signal
-
         processes.stop(self.running.pop(name), sig=signal.SIGKILL)
 
     def stop_all(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -38,10 +39,8 @@ def test_unknown_roles_and_bad_hashes_are_refused(monkeypatch: pytest.MonkeyPatc
     assert fields == {"api_keys.0.sha256", "api_keys.0.roles"}
 
 
-def test_secrets_can_come_from_files(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pathlib import Path
-
-    directory = Path(str(tmp_path))
+def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path
     (directory / "claimflow_database_url").write_text("postgresql+asyncpg://u:p@db/claims")
     monkeypatch.delenv("CLAIMFLOW_DATABASE_URL", raising=False)
     settings = ServiceSettings(_secrets_dir=directory)  # type: ignore[call-arg]

@@ -17,6 +17,7 @@ from claimflow_intake.adapters.repository import NewClaim
 from claimflow_intake.adapters.tables import outbox
 from claimflow_intake.api.schemas import ClaimAccepted, ImportAccepted, Totals
 from claimflow_intake.domain import Claim, Violation
+from claimflow_intake.metrics import CLAIMS_ACCEPTED, VALIDATION_FAILURES
 from claimflow_shared.events import ClaimLineV1, ClaimSubmittedV1, ClaimTotalsV1, Topics, new_event
 from claimflow_shared.outbox import enqueue
 from claimflow_shared.outbox.writer import PendingEvent
@@ -37,15 +38,20 @@ def request_fingerprint(operation: str, canonical_body: bytes) -> str:
     return hashlib.sha256(operation.encode() + b"\0" + canonical_body).hexdigest()
 
 
-def validation_problem(violations: Sequence[Violation], claim: int | None = None) -> ProblemError:
-    errors = [
+def field_errors(violations: Sequence[Violation], claim: int | None = None) -> list[FieldError]:
+    return [
         FieldError(claim=claim, line=v.line, field=v.field, rule=v.rule, message=v.message)
         for v in violations
     ]
-    return validation_problem_from(errors)
+
+
+def validation_problem(violations: Sequence[Violation]) -> ProblemError:
+    return validation_problem_from(field_errors(violations))
 
 
 def validation_problem_from(errors: Sequence[FieldError]) -> ProblemError:
+    for error in errors:
+        VALIDATION_FAILURES.labels(error.rule).inc()
     return ProblemError(
         422,
         "validation-error",
@@ -142,6 +148,7 @@ async def accept_claims(
             await repository.store_idempotent_response(
                 conn, principal, idempotency_key, 202, body, location
             )
+    CLAIMS_ACCEPTED.labels("csv" if as_import else "json").inc(len(new_claims))
     return Accepted(body, location)
 
 

@@ -91,14 +91,14 @@ def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) ->
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[bool]], timeout: float = 30.0, interval: float = 0.1
+    probe: Callable[[], Awaitable[bool]], within: float = 30.0, interval: float = 0.1
 ) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await probe():
             return
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(f"condition not met within {within}s")
 
 
 def decode(message: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from claimflow_intake.adapters.tables import claim_lines, claims, outbox
 from claimflow_intake.settings import IntakeSettings
+from claimflow_intake.worker import create_worker_app
 
 from .conftest import READER_KEY, auth, claim_body, decode, eventually, read_topic
 
@@ -45,14 +46,12 @@ async def test_post_stores_claim_lines_and_outbox_then_relay_publishes_with_trac
     assert await _count(settings, claim_lines, claim_lines.c.claim_id == uuid.UUID(claim_id)) == 2
     assert await _count(settings, outbox, outbox.c.published_at.is_(None)) == 1
 
-    from claimflow_intake.worker import create_worker_app
-
     app = create_worker_app(settings)
     async with app.router.lifespan_context(app):
         topic = settings.topic("claims.submitted")
         messages = await asyncio.to_thread(read_topic, settings.kafka_bootstrap_servers, topic, 1)
         await eventually(
-            lambda: _zero(settings, outbox, outbox.c.published_at.is_(None)), timeout=10
+            lambda: _zero(settings, outbox, outbox.c.published_at.is_(None)), within=10
         )
 
     assert len(messages) == 1

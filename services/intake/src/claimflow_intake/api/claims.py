@@ -19,6 +19,7 @@ from claimflow_intake.submissions import (
     SOURCE,
     Accepted,
     accept_claims,
+    field_errors,
     request_fingerprint,
     today,
     validation_problem,
@@ -194,7 +195,7 @@ async def import_claims(
     for index, submission in enumerate(parsed.submissions):
         result = validate_claim(submission, policy, day)
         if result.claim is None:
-            errors += validation_problem(result.violations, claim=index).problem.errors or []
+            errors += field_errors(result.violations, claim=index)
         else:
             claims.append(result.claim)
     if errors:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from .catalog import EVENT_TYPES, TYPE_OF, EventData
 
@@ -79,4 +79,54 @@ def decode_event(raw: bytes | None) -> CloudEvent[EventData]:
         time=envelope.time,
         subject=envelope.subject,
         data=data,
+    )
+
+
+class UncheckedData(EventData):
+    """An event's `data` exactly as received: the envelope was validated, the payload was not.
+
+    What `decode_envelope` returns, for consumers that must take in every event on a topic
+    (the audit log) including types or versions this build does not know yet.
+    """
+
+    value: JsonValue = None
+    # CloudEvents' structured JSON mode carries non-JSON payloads base64-encoded here instead.
+    data_base64: str | None = None
+
+
+class _OpenEnvelope(BaseModel):
+    # Extension attributes are legal CloudEvents; they are not ours to reject.
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: datetime
+    subject: str | None = None
+    data: JsonValue = None
+    data_base64: str | None = None
+
+
+def decode_envelope(raw: bytes | None) -> CloudEvent[EventData]:
+    """Decode a CloudEvents 1.0 structured-JSON envelope of any type, leaving `data` unchecked.
+
+    Raises EventDecodeError only when the bytes are not such an envelope; the data comes back
+    as UncheckedData whatever its type says it should hold.
+    """
+    if not raw:
+        raise EventDecodeError("empty message")
+    try:
+        envelope = _OpenEnvelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise EventDecodeError(
+            f"not a CloudEvents 1.0 envelope ({exc.error_count()} errors)"
+        ) from exc
+    return CloudEvent[EventData](
+        id=envelope.id,
+        source=envelope.source,
+        type=envelope.type,
+        time=envelope.time,
+        subject=envelope.subject,
+        data=UncheckedData(value=envelope.data, data_base64=envelope.data_base64),
     )
