@@ -14,13 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_intake.adapters import repository
 from claimflow_intake.adapters.repository import NewClaim
-from claimflow_intake.adapters.tables import outbox
 from claimflow_intake.api.schemas import ClaimAccepted, ImportAccepted, Totals
 from claimflow_intake.domain import Claim, Violation
 from claimflow_intake.metrics import CLAIMS_ACCEPTED, VALIDATION_FAILURES
 from claimflow_shared.events import ClaimLineV1, ClaimSubmittedV1, ClaimTotalsV1, Topics, new_event
-from claimflow_shared.outbox import enqueue
-from claimflow_shared.outbox.writer import PendingEvent
+from claimflow_shared.outbox.writer import PendingEvent, outbox_rows
 from claimflow_shared.settings import ServiceSettings
 from claimflow_shared.web.problems import FieldError, ProblemError
 
@@ -116,8 +114,23 @@ async def accept_claims(
     as_import: bool,
 ) -> Accepted:
     new_claims = [NewClaim(uuid.uuid4(), claim) for claim in claims]
-    async with engine.begin() as conn:
-        if idempotency_key is not None:
+    created_at = datetime.now(UTC)
+    topic = settings.topic(Topics.CLAIMS_SUBMITTED)
+    events = [_submitted_event(topic, n, created_at, principal) for n in new_claims]
+    store = repository.insert_claims(new_claims, principal, created_at, outbox_rows(events))
+    accepted = [_accepted(n, created_at) for n in new_claims]
+    if as_import:
+        body = ImportAccepted(claims=accepted).model_dump(mode="json")
+    else:
+        body = accepted[0].model_dump(mode="json")
+    location = accepted[0].location if len(accepted) == 1 else None
+
+    if idempotency_key is None:
+        async with engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(store)
+    else:
+        async with engine.begin() as conn:
             stored = await repository.reserve_idempotency_key(
                 conn, principal, idempotency_key, fingerprint
             )
@@ -131,20 +144,7 @@ async def accept_claims(
                         "request.",
                     )
                 return Accepted(stored.body, stored.location, replayed=True)
-        created = await repository.insert_claims(conn, new_claims, principal)
-        topic = settings.topic(Topics.CLAIMS_SUBMITTED)
-        events = [
-            _submitted_event(topic, n, at, principal)
-            for n, at in zip(new_claims, created, strict=True)
-        ]
-        await enqueue(conn, outbox, events)
-        accepted = [_accepted(n, at) for n, at in zip(new_claims, created, strict=True)]
-        if as_import:
-            body = ImportAccepted(claims=accepted).model_dump(mode="json")
-        else:
-            body = accepted[0].model_dump(mode="json")
-        location = accepted[0].location if len(accepted) == 1 else None
-        if idempotency_key is not None:
+            await conn.execute(store)
             await repository.store_idempotent_response(
                 conn, principal, idempotency_key, 202, body, location
             )

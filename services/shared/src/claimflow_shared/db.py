@@ -12,7 +12,7 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         settings.database_url.get_secret_value(),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.database_pre_ping,
         # Names the service in pg_stat_activity, so a DBA sees who holds each connection.
         connect_args={"server_settings": {"application_name": settings.service_name}},
     )

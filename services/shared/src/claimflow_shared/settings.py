@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:55432/postgres")
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    # A ping per checkout costs a round trip on every request; without it a connection the
+    # server dropped fails one statement, and SQLAlchemy then replaces the whole pool.
+    database_pre_ping: bool = False
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Prepended to every topic name so several stacks (or tests) can share one cluster.

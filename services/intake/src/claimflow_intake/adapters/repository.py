@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Insert, and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claimflow_intake.domain import Claim
 
-from .tables import claim_lines, claims, idempotency_keys
+from .tables import claim_lines, claims, idempotency_keys, outbox
 
 QUEUED = "queued"
 # Later statuses outrank earlier ones; a status update never moves a claim backwards.
@@ -37,12 +37,18 @@ class NewClaim:
     claim: Claim
 
 
-async def insert_claims(
-    conn: AsyncConnection, new_claims: Sequence[NewClaim], principal: str
-) -> list[datetime]:
-    """Insert claims with their lines; returns each claim's creation time."""
-    result = await conn.execute(
-        claims.insert().returning(claims.c.created_at),
+def insert_claims(
+    new_claims: Sequence[NewClaim],
+    principal: str,
+    created_at: datetime,
+    outbox_rows: list[dict[str, Any]],
+) -> Insert:
+    """One statement that inserts the claims, their lines and their outbox rows.
+
+    One statement is one round trip and, run on its own, its own transaction: the hot path
+    of intake needs no BEGIN/COMMIT exchange. Data-modifying CTEs all run, referenced or not.
+    """
+    claim_rows = insert(claims).values(
         [
             {
                 "id": c.id,
@@ -50,15 +56,16 @@ async def insert_claims(
                 "status": QUEUED,
                 "status_rank": STATUS_RANK[QUEUED],
                 "submitted_by": principal,
+                "created_at": created_at,
+                "updated_at": created_at,
                 "line_count": len(c.claim.lines),
                 "net_fee_total": c.claim.total_net_fee,
             }
             for c in new_claims
-        ],
+        ]
     )
-    created = [row.created_at for row in result]
-    await conn.execute(
-        claim_lines.insert(),
+    event_rows = insert(outbox).values(outbox_rows)
+    line_rows = insert(claim_lines).values(
         [
             {
                 "claim_id": c.id,
@@ -77,9 +84,9 @@ async def insert_claims(
             }
             for c in new_claims
             for number, line in enumerate(c.claim.lines, start=1)
-        ],
+        ]
     )
-    return created
+    return line_rows.add_cte(claim_rows.cte("new_claims"), event_rows.cte("new_events"))
 
 
 async def fetch_claim(conn: AsyncConnection, claim_id: uuid.UUID) -> tuple[Any, list[Any]] | None:
