@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
-
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.migrate import upgrade
+from claimflow_shared.serve import serve
 
 MIGRATIONS = "claimflow_intake:migrations"
 
 
 def api() -> None:
     settings = IntakeSettings()
-    uvicorn.run(
-        "claimflow_intake.main:create_app",
-        factory=True,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
+    serve("claimflow_intake.main:create_app", settings.http_host, settings.http_port)
 
 
 def worker() -> None:
     settings = IntakeSettings()
-    uvicorn.run(
-        "claimflow_intake.worker:create_worker_app",
-        factory=True,
-        host=settings.http_host,
-        port=settings.worker_http_port,
-        log_config=None,
-        access_log=False,
+    serve(
+        "claimflow_intake.worker:create_worker_app", settings.http_host, settings.worker_http_port
     )
 
 

@@ -3,38 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaConsumer
 
+from claimflow_devstack.testing import api_key, bearer, in_process
 from claimflow_intake.cli import MIGRATIONS
 from claimflow_intake.main import create_app
 from claimflow_intake.settings import IntakeSettings
 from claimflow_intake.worker import create_worker_app
 from claimflow_shared.migrate import upgrade
-from claimflow_shared.settings import ApiKey
 
 SUBMITTER_KEY = "test-submitter-key"
 READER_KEY = "test-reader-key"
 AUDITOR_KEY = "test-auditor-key"
 
 
-def _key(secret: str, principal: str, roles: set[str]) -> ApiKey:
-    return ApiKey(
-        principal=principal,
-        sha256=hashlib.sha256(secret.encode()).hexdigest(),
-        roles=frozenset(roles),
-    )
-
-
 def auth(key: str = SUBMITTER_KEY) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+    return bearer(key)
 
 
 @pytest.fixture
@@ -45,9 +34,9 @@ async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> I
         kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
         kafka_topic_prefix=topic_prefix,
         api_keys=[
-            _key(SUBMITTER_KEY, "clearinghouse", {"submitter", "reader"}),
-            _key(READER_KEY, "dashboard", {"reader"}),
-            _key(AUDITOR_KEY, "auditor", {"auditor"}),
+            api_key(SUBMITTER_KEY, "clearinghouse", {"submitter", "reader"}),
+            api_key(READER_KEY, "dashboard", {"reader"}),
+            api_key(AUDITOR_KEY, "auditor", {"auditor"}),
         ],
         outbox_poll_interval_seconds=0.2,
         database_pool_size=25,
@@ -56,11 +45,7 @@ async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> I
 
 @pytest.fixture
 async def client(settings: IntakeSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as c,
-    ):
+    async with in_process(create_app(settings), "intake") as c:
         yield c
 
 
@@ -69,36 +54,6 @@ async def worker(settings: IntakeSettings) -> AsyncIterator[Any]:
     app = create_worker_app(settings)
     async with app.router.lifespan_context(app):
         yield app
-
-
-def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Any]:
-    """Read the topic from the beginning until count messages arrived or timeout passed."""
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    messages: list[Any] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(messages) < count and time.monotonic() < deadline:
-            messages.extend(consumer)
-    finally:
-        consumer.close()
-    return messages
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[bool]], within: float = 30.0, interval: float = 0.1
-) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await probe():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {within}s")
 
 
 def decode(message: Any) -> dict[str, Any]:

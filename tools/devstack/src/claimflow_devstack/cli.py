@@ -12,7 +12,7 @@ from types import FrameType
 
 import httpx
 
-from claimflow_devstack import kafka_install, postgres
+from claimflow_devstack import kafka_install, postgres, redis
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import repo_root
 from claimflow_devstack.services import SERVICES
@@ -34,6 +34,8 @@ def prepare() -> int:
     _say(f"postgresql: {postgres.check_binaries(bin_dir)} in {bin_dir}")
     if os.geteuid() == 0:
         _say(f"postgresql: runs as system user {postgres.system_user()!r} (we are root)")
+    redis_bin = redis.server_binary()
+    _say(f"redis:      {redis.version(redis_bin)} ({redis_bin})")
     return 0
 
 

@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     # Imported where used: every pytest run loads this plugin, few need Kafka.
     from claimflow_devstack.kafka import KafkaBroker
     from claimflow_devstack.postgres import PostgresServer
+    from claimflow_devstack.redis import RedisServer
 
-_INTEGRATION_FIXTURES = frozenset({"postgres_server", "kafka_broker", "database_url"})
+_INTEGRATION_FIXTURES = frozenset(
+    {"postgres_server", "kafka_broker", "database_url", "redis_server"}
+)
 _T = TypeVar("_T")
 
 
@@ -77,6 +80,16 @@ def kafka_broker(devstack_dir: Path) -> Iterator[KafkaBroker]:
     atexit.register(broker.stop)
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(devstack_dir: Path) -> Iterator[RedisServer]:
+    from claimflow_devstack.redis import RedisServer  # noqa: PLC0415
+
+    server = _start_or_fail("Redis", lambda: RedisServer.start(devstack_dir / "redis"))
+    atexit.register(server.stop)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

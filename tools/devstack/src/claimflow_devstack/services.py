@@ -6,13 +6,21 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from claimflow_devstack.errors import DevstackError
+from claimflow_devstack.paths import repo_root
 
 # (base_url, api_key, repo_root) -> None; prints what it loaded.
 LoadSample = Callable[[str, str, Path], None]
+# Extra environment of the service's processes, computed when the stack starts.
+ExtraEnv = Callable[[], dict[str, str]]
+
+
+def _no_env() -> dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -23,10 +31,33 @@ class ServiceSpec:
     migrate: list[str]
     processes: dict[str, list[str]]
     load_sample: LoadSample | None = field(default=None, compare=False)
+    env: ExtraEnv = field(default=_no_env, compare=False)
+    # Where the service's worker serves health and metrics, when it has one.
+    worker_port: int | None = None
+    # A service that must not own its schema (audit-log) connects as this role; the stack's
+    # owner DSN then goes to its migration only, which creates and grants the role.
+    database_role: str | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def ports(self) -> list[int]:
+        return [self.port] if self.worker_port is None else [self.port, self.worker_port]
+
+    def port_env(self) -> dict[str, str]:
+        env = {"CLAIMFLOW_HTTP_PORT": str(self.port)}
+        if self.worker_port is not None:
+            env["CLAIMFLOW_WORKER_HTTP_PORT"] = str(self.worker_port)
+        return env
+
+    def database_env(self, owner_dsn: str) -> dict[str, str]:
+        if self.database_role is None:
+            return {"CLAIMFLOW_DATABASE_URL": owner_dsn}
+        parts = urlsplit(owner_dsn)
+        host = parts.netloc.rpartition("@")[2]
+        as_role = urlunsplit(parts._replace(netloc=f"{self.database_role}@{host}"))
+        return {"CLAIMFLOW_DATABASE_URL": as_role, "CLAIMFLOW_MIGRATION_DATABASE_URL": owner_dsn}
 
 
 def _intake_load_sample(base_url: str, api_key: str, repo: Path) -> None:
@@ -56,6 +87,19 @@ def _intake_cli(command: str) -> list[str]:
     return [sys.executable, "-m", "claimflow_intake.cli", command]
 
 
+def _audit_cli(command: str) -> list[str]:
+    return [sys.executable, "-m", "claimflow_audit.cli", command]
+
+
+def _adjudication_cli(command: str) -> list[str]:
+    return [sys.executable, "-m", "claimflow_adjudication.cli", command]
+
+
+def _adjudication_env() -> dict[str, str]:
+    # The BenefitPlan YAML the repo ships; the operator will publish the same to the topic.
+    return {"CLAIMFLOW_PLANS_DIR": str(repo_root() / "services" / "adjudication" / "plans")}
+
+
 SERVICES: list[ServiceSpec] = [
     ServiceSpec(
         name="intake",
@@ -64,5 +108,30 @@ SERVICES: list[ServiceSpec] = [
         migrate=_intake_cli("migrate"),
         processes={"api": _intake_cli("api"), "worker": _intake_cli("worker")},
         load_sample=_intake_load_sample,
+        worker_port=9080,
+    ),
+    ServiceSpec(
+        name="adjudication",
+        port=8081,
+        database="adjudication",
+        migrate=_adjudication_cli("migrate"),
+        processes={
+            "api": _adjudication_cli("api"),
+            "worker": _adjudication_cli("worker"),
+            # payments is an external system; this stand-in answers its topic contract.
+            "payments-fake": [sys.executable, "-m", "claimflow_devstack.fake_payments"],
+        },
+        env=_adjudication_env,
+        worker_port=9081,
+    ),
+    ServiceSpec(
+        name="audit-log",
+        port=8082,
+        database="audit",
+        migrate=_audit_cli("migrate"),
+        processes={"api": _audit_cli("api"), "worker": _audit_cli("worker")},
+        worker_port=9082,
+        # Append-only for real: the services may only INSERT and SELECT the audit table.
+        database_role="claimflow_audit_app",
     ),
 ]

@@ -59,12 +59,13 @@ def service_env(
 ) -> dict[str, str]:
     return {
         **os.environ,
-        "CLAIMFLOW_DATABASE_URL": database_url,
+        **spec.database_env(database_url),
         "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "CLAIMFLOW_API_KEYS": api_keys,
         "CLAIMFLOW_HTTP_HOST": "127.0.0.1",
-        "CLAIMFLOW_HTTP_PORT": str(spec.port),
+        **spec.port_env(),
         "CLAIMFLOW_SERVICE_NAME": spec.name,
+        **spec.env(),
     }
 
 
@@ -81,8 +82,9 @@ class LocalStack:
     def start(self) -> None:
         logs = logs_dir()
         for spec in self.services:
-            if not processes.port_is_free(spec.port):
-                raise DevstackError(f"port {spec.port} for {spec.name} is already in use")
+            for port in spec.ports():
+                if not processes.port_is_free(port):
+                    raise DevstackError(f"port {port} for {spec.name} is already in use")
         pg_port = _port_from_env("CLAIMFLOW_DEV_PG_PORT", 55432)
         kafka_port = _port_from_env("CLAIMFLOW_DEV_KAFKA_PORT", 9092)
         print(f"starting PostgreSQL on 127.0.0.1:{pg_port} ...", flush=True)  # noqa: T201

@@ -4,6 +4,7 @@ from .catalog import (
     EVENT_TYPES,
     AdjudicatedLineV1,
     AuditAccessV1,
+    BenefitPlanSpecV1,
     ClaimAdjudicatedV1,
     ClaimLineV1,
     ClaimReversedV1,
@@ -13,6 +14,7 @@ from .catalog import (
     PaymentCompletedV1,
     PaymentFailedV1,
     PaymentRequestedV1,
+    PlanPublishedV1,
     Topics,
 )
 from .envelope import CloudEvent, EventDecodeError, decode_event, new_event
@@ -21,6 +23,7 @@ __all__ = [
     "EVENT_TYPES",
     "AdjudicatedLineV1",
     "AuditAccessV1",
+    "BenefitPlanSpecV1",
     "ClaimAdjudicatedV1",
     "ClaimLineV1",
     "ClaimReversedV1",
@@ -32,6 +35,7 @@ __all__ = [
     "PaymentCompletedV1",
     "PaymentFailedV1",
     "PaymentRequestedV1",
+    "PlanPublishedV1",
     "Topics",
     "decode_event",
     "new_event",

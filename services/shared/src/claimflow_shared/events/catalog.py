@@ -7,10 +7,12 @@ until every producer has moved.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from claimflow_shared.money import Money
 
@@ -139,6 +141,71 @@ class AuditAccessV1(EventData):
     accessed_at: datetime
 
 
+PlanCategory = Literal["diagnostic", "preventive", "basic", "major", "orthodontic"]
+CdtCode = Annotated[str, Field(pattern=r"^D\d{4}$")]
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
+
+
+class PlanSpecData(EventData):
+    """A BenefitPlan custom resource's spec, camelCase as in Kubernetes, on the wire too."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+class PlanDeductibleV1(PlanSpecData):
+    amount: Money = Decimal("0.00")
+    waived_categories: list[PlanCategory] = Field(
+        default_factory=list, description="categories the deductible does not apply to"
+    )
+
+
+class PlanFrequencyLimitV1(PlanSpecData):
+    codes: list[CdtCode] = Field(min_length=1, description="codes that share the limit")
+    count: int = Field(ge=0, description="services allowed per period")
+    period: Literal["benefitYear"] = "benefitYear"
+
+
+class BenefitPlanSpecV1(PlanSpecData):
+    display_name: str | None = Field(default=None, max_length=200)
+    default: bool = Field(default=False, description="used for plan/group numbers no plan names")
+    groups: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_*?-]{1,30}$")]] = Field(
+        default_factory=list, description="plan/group numbers, exact or with * and ? wildcards"
+    )
+    effective_from: date | None = None
+    effective_to: date | None = None
+    benefit_year_start_month: int = Field(default=1, ge=1, le=12)
+    covered_categories: list[PlanCategory] = Field(min_length=1)
+    coinsurance: dict[PlanCategory, Percent] = Field(
+        description="percent of the eligible amount (after deductible and copay) the plan pays"
+    )
+    deductible: PlanDeductibleV1 = Field(default_factory=PlanDeductibleV1)
+    annual_maximum: Money | None = Field(default=None, description="benefit cap per benefit year")
+    frequency_limits: list[PlanFrequencyLimitV1] = Field(default_factory=list)
+    fee_schedule: dict[CdtCode, Money] = Field(
+        default_factory=dict, description="maximum allowed amount per CDT code"
+    )
+    excluded_codes: list[CdtCode] = Field(default_factory=list)
+
+
+class PlanPublishedV1(EventData):
+    """The current generation of a benefit plan; the compacted plans topic keys it by plan_id.
+
+    A null value under the key (a tombstone) withdraws the plan.
+    """
+
+    plan_id: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    generation: int = Field(ge=1, description="increases with every change of the spec")
+    spec: BenefitPlanSpecV1
+    published_at: datetime
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     "io.claimflow.claim.submitted.v1": ClaimSubmittedV1,
     "io.claimflow.claim.adjudicated.v1": ClaimAdjudicatedV1,
@@ -147,5 +214,6 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "io.claimflow.payment.completed.v1": PaymentCompletedV1,
     "io.claimflow.payment.failed.v1": PaymentFailedV1,
     "io.claimflow.audit.access.v1": AuditAccessV1,
+    "io.claimflow.plan.published.v1": PlanPublishedV1,
 }
 TYPE_OF: dict[type[EventData], str] = {model: name for name, model in EVENT_TYPES.items()}

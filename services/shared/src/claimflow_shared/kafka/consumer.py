@@ -4,6 +4,11 @@ Dead-letter policy, explicit: bytes that do not decode to a known event, and eve
 declares unprocessable, go to the dead-letter topic with the reason and are committed past.
 Every other failure (database down, broker hiccup) is retried from the same offset with
 backoff, so an outage never turns good events into dead letters.
+
+Two opt-ins serve consumers that must take in everything on their topics (the audit log):
+`decoder=decode_envelope` accepts any CloudEvent, known type or not, with its data unchecked;
+`tombstones=True` hands records without a value (deletions on compacted topics) to the
+handler as ConsumedTombstone, in offset order with the events, instead of dead-lettering them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError
@@ -52,6 +57,8 @@ MAX_BACKOFF_SECONDS = 30.0
 
 # kafka-python ships no type information; its ConsumerRecord is a namedtuple.
 Record = Any
+RecordHeaders = tuple[tuple[str, bytes], ...]
+EventDecoder = Callable[[bytes | None], CloudEvent[EventData]]
 
 
 @dataclass(frozen=True)
@@ -62,21 +69,43 @@ class ConsumedEvent:
     offset: int
     key: str | None
     parent: Context
+    headers: RecordHeaders = ()
+    # The record's Kafka timestamp (producer create time unless the topic says log-append).
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsumedTombstone:
+    """A record with a key and no value: on a compacted topic, "forget this key"."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    parent: Context
+    headers: RecordHeaders = ()
+    timestamp: datetime | None = None
+
+
+Consumed = ConsumedEvent | ConsumedTombstone
 
 
 class UnprocessableEvent(Exception):  # noqa: N818 - reads as what it carries
     """Raised by a handler for an event that can never succeed; it is dead-lettered."""
 
-    def __init__(self, event: ConsumedEvent, reason: str) -> None:
+    def __init__(self, event: Consumed, reason: str) -> None:
         super().__init__(reason)
         self.consumed = event
         self.reason = reason
 
 
 BatchHandler = Callable[[Sequence[ConsumedEvent]], Coroutine[Any, Any, None]]
+# For consumers that opted in to tombstones: events and tombstones, in offset order.
+RecordBatchHandler = Callable[[Sequence[Consumed]], Coroutine[Any, Any, None]]
 
 
 class EventConsumer:
+    @overload
     def __init__(
         self,
         settings: ServiceSettings,
@@ -86,11 +115,46 @@ class EventConsumer:
         handler: BatchHandler,
         loop: asyncio.AbstractEventLoop,
         dead_letters: Publisher,
+        decoder: EventDecoder = ...,
+        tombstones: Literal[False] = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        handler: RecordBatchHandler,
+        loop: asyncio.AbstractEventLoop,
+        dead_letters: Publisher,
+        decoder: EventDecoder = ...,
+        tombstones: Literal[True],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        handler: BatchHandler | RecordBatchHandler,
+        loop: asyncio.AbstractEventLoop,
+        dead_letters: Publisher,
+        decoder: EventDecoder = decode_event,
+        tombstones: bool = False,
     ) -> None:
+        """`decoder` turns a record's value into a CloudEvent or raises EventDecodeError
+        (dead-lettered); the strict default accepts only catalog types with valid data.
+        With `tombstones`, the handler also receives ConsumedTombstone items."""
         self._settings = settings
         self.group_id = group_id
         self.topics = list(topics)
-        self._handler = handler
+        # The overloads tie the handler's item type to `tombstones`; inside, either is fine.
+        self._handler: Callable[[Sequence[Any]], Coroutine[Any, Any, None]] = handler
+        self._decoder = decoder
+        self._tombstones = tombstones
         self._loop = loop
         self._dead_letters = dead_letters
         self._stop = threading.Event()
@@ -141,18 +205,31 @@ class EventConsumer:
 
     def _decode(
         self, tp: TopicPartition, records: Sequence[Record]
-    ) -> tuple[list[ConsumedEvent], list[tuple[Record, str]]]:
-        good: list[ConsumedEvent] = []
+    ) -> tuple[list[Consumed], list[tuple[Record, str]]]:
+        good: list[Consumed] = []
         poison: list[tuple[Record, str]] = []
         for record in records:
+            key = record.key.decode("utf-8", "replace") if record.key else None
+            headers: RecordHeaders = tuple((k, v or b"") for k, v in record.headers or ())
+            parent = extract_context(carrier_from(headers))
+            timestamp = _record_time(record)
+            if record.value is None and self._tombstones:
+                good.append(
+                    ConsumedTombstone(
+                        tp.topic, tp.partition, record.offset, key, parent, headers, timestamp
+                    )
+                )
+                continue
             try:
-                event = decode_event(record.value)
+                event = self._decoder(record.value)
             except EventDecodeError as exc:
                 poison.append((record, str(exc)))
                 continue
-            key = record.key.decode("utf-8", "replace") if record.key else None
-            parent = extract_context(carrier_from(record.headers))
-            good.append(ConsumedEvent(event, tp.topic, tp.partition, record.offset, key, parent))
+            good.append(
+                ConsumedEvent(
+                    event, tp.topic, tp.partition, record.offset, key, parent, headers, timestamp
+                )
+            )
         return good, poison
 
     def _process(
@@ -228,3 +305,11 @@ class EventConsumer:
 
 def _record_of(records: Sequence[Record], offset: int) -> Record:
     return next(r for r in records if r.offset == offset)
+
+
+def _record_time(record: Record) -> datetime | None:
+    # Kafka reports -1 when the producer set no timestamp (pre-0.10 message format).
+    millis = getattr(record, "timestamp", None)
+    if not isinstance(millis, int) or millis < 0:
+        return None
+    return datetime.fromtimestamp(millis / 1000, UTC)
