@@ -1,0 +1,1 @@
+"""claimflow adjudication: benefit plans, exact net fees, provider totals, the payments saga."""

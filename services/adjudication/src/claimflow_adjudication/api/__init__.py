@@ -1,0 +1,1 @@
+"""HTTP API of adjudication: top providers, provider totals, plans."""

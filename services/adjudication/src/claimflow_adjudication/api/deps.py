@@ -1,0 +1,57 @@
+"""FastAPI dependencies of the adjudication API, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from claimflow_adjudication.adapters.plans import PlanRegistry
+from claimflow_adjudication.ratelimit import RateLimiter
+from claimflow_adjudication.settings import AdjudicationSettings
+from claimflow_shared.settings import ROLE_READER
+from claimflow_shared.web.auth import Principal, require_role
+from claimflow_shared.web.problems import ProblemError
+
+
+def _settings(request: Request) -> AdjudicationSettings:
+    settings: AdjudicationSettings = request.app.state.settings
+    return settings
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.read_engine
+    return engine
+
+
+def _plans(request: Request) -> PlanRegistry:
+    registry: PlanRegistry = request.app.state.plans
+    return registry
+
+
+SettingsDep = Annotated[AdjudicationSettings, Depends(_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+PlansDep = Annotated[PlanRegistry, Depends(_plans)]
+Reader = Annotated[Principal, Depends(require_role(ROLE_READER))]
+
+
+async def _top_providers_budget(request: Request, response: Response, principal: Reader) -> None:
+    """One request of the principal's budget for the top-providers read; 429 when spent."""
+    limiter: RateLimiter = request.app.state.top_providers_limiter
+    decision = await limiter.hit(principal.name)
+    if decision is None:
+        return
+    if not decision.allowed:
+        raise ProblemError(
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"At most {decision.limit} requests per {decision.window_seconds} seconds; "
+            f"retry in {decision.reset_seconds} seconds.",
+            headers=decision.headers(),
+        )
+    response.headers.update(decision.headers())
+
+
+TopProvidersBudget = Depends(_top_providers_budget)

@@ -1,0 +1,53 @@
+"""/v1/plans: the benefit plans this service applies now, with their generations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from claimflow_adjudication.adapters.plans import PlanEntry
+from claimflow_shared.web.problems import ProblemError, problem_responses
+
+from .deps import PlansDep, Reader
+from .schemas import PlanList, PlanOut
+
+router = APIRouter(prefix="/v1/plans", tags=["plans"])
+
+
+def _out(entry: PlanEntry) -> PlanOut:
+    return PlanOut(
+        plan_id=entry.plan.plan_id,
+        version=entry.plan.version,
+        display_name=entry.plan.display_name,
+        default=entry.plan.is_default,
+        groups=list(entry.plan.groups),
+        source=entry.source,
+        loaded_at=entry.loaded_at,
+        spec=entry.spec.model_dump(mode="json"),
+    )
+
+
+@router.get(
+    "", response_model=PlanList, summary="Active plans", responses=problem_responses(401, 403)
+)
+async def list_plans(_principal: Reader, plans: PlansDep) -> PlanList:
+    """Every plan this API process applies, from files and the plans topic (topic wins)."""
+    return PlanList(plans=[_out(e) for e in plans.entries()])
+
+
+@router.get(
+    "/{plan_id}",
+    response_model=PlanOut,
+    summary="One active plan",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_plan(
+    _principal: Reader,
+    plans: PlansDep,
+    plan_id: Annotated[str, Path(max_length=63)],
+) -> PlanOut:
+    entry = next((e for e in plans.entries() if e.plan.plan_id == plan_id), None)
+    if entry is None:
+        raise ProblemError(404, "not-found", "Not found", "No active plan has this id.")
+    return _out(entry)

@@ -1,0 +1,90 @@
+"""The adjudication API application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from claimflow_adjudication.api import plans, providers
+from claimflow_adjudication.plan_feed import PlanFeed
+from claimflow_adjudication.ratelimit import RateLimiter
+from claimflow_adjudication.settings import AdjudicationSettings
+from claimflow_shared.db import create_engine, ping
+from claimflow_shared.kafka.admin import kafka_reachable
+from claimflow_shared.logs import configure_logging
+from claimflow_shared.web.app import build_app
+from claimflow_shared.web.health import ReadinessCheck
+
+DESCRIPTION = """
+Adjudicates dental claims against benefit plans (from `claims.submitted`), keeps exact
+per-provider totals of net fees, and runs the payments saga. This API serves reads: the top
+providers by summed net fee, one provider's totals, and the plans in force.
+
+All errors are RFC 9457 `application/problem+json`. Authenticate with
+`Authorization: Bearer <api key>` (role `reader`).
+"""
+
+
+def create_app(settings: AdjudicationSettings | None = None) -> FastAPI:
+    settings = settings or AdjudicationSettings()
+    configure_logging(settings.service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = create_engine(settings)
+        # Reads are single statements: autocommit spares each one a BEGIN and a ROLLBACK.
+        app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        feed = PlanFeed(settings)
+        app.state.plan_feed = feed
+        app.state.plans = feed.registry
+        app.state.top_providers_limiter = RateLimiter(
+            settings.rate_limit_storage_url.get_secret_value(),
+            settings.top_providers_rate_limit,
+            scope="providers-top",
+        )
+        # The worker creates the plans topic; this reader waits for it, on its own thread, so
+        # neither a missing topic nor a Kafka outage delays serving totals.
+        feed.start()
+        try:
+            yield
+        finally:
+            await feed.stop()
+            await app.state.top_providers_limiter.close()
+            await app.state.engine.dispose()
+
+    async def database() -> None:
+        await ping(app.state.engine)
+
+    async def kafka() -> None:
+        await kafka_reachable(settings)
+
+    async def rate_limit_storage() -> None:
+        await app.state.top_providers_limiter.check()
+
+    async def plan_feed() -> None:
+        await app.state.plan_feed.check()
+
+    app = build_app(
+        settings,
+        title="claimflow adjudication",
+        description=DESCRIPTION,
+        version="1.0.0",
+        lifespan=lifespan,
+        checks={
+            "database": ReadinessCheck(database),
+            "kafka": ReadinessCheck(kafka, required=settings.ready_requires_kafka),
+            # Fails open (requests are allowed) when down, so it only reports.
+            "rate_limit_storage": ReadinessCheck(rate_limit_storage, required=False),
+            "plans": ReadinessCheck(plan_feed, required=False),
+        },
+        openapi_tags=[
+            {"name": "providers", "description": "Provider totals and the top providers"},
+            {"name": "plans", "description": "Benefit plans in force"},
+            {"name": "operations", "description": "Health, readiness and metrics"},
+        ],
+    )
+    app.include_router(providers.router)
+    app.include_router(plans.router)
+    return app

@@ -1,0 +1,222 @@
+"""Fixtures that run adjudication in-process against the session's real PostgreSQL, Kafka and
+Redis, with the fake payments system answering payment requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from claimflow_adjudication.cli import MIGRATIONS
+from claimflow_adjudication.main import create_app
+from claimflow_adjudication.settings import AdjudicationSettings
+from claimflow_adjudication.worker import create_worker_app
+from claimflow_devstack.fake_payments import FakePayments, FakePaymentsSettings
+from claimflow_devstack.testing import api_key, bearer, read_topic
+from claimflow_shared.db import create_engine
+from claimflow_shared.events import (
+    ClaimLineV1,
+    ClaimSubmittedV1,
+    ClaimTotalsV1,
+    CloudEvent,
+    Topics,
+    new_event,
+)
+from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
+from claimflow_shared.migrate import upgrade
+
+PLANS_DIR = Path(__file__).parents[2] / "plans"
+READER_KEY = "test-reader-key"
+SUBMITTER_KEY = "test-submitter-key"
+D = Decimal
+
+
+def auth(key: str = READER_KEY) -> dict[str, str]:
+    return bearer(key)
+
+
+@pytest.fixture
+async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> AdjudicationSettings:
+    await asyncio.to_thread(upgrade, MIGRATIONS, database_url)
+    return AdjudicationSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+        kafka_topic_prefix=topic_prefix,
+        plans_dir=PLANS_DIR,
+        api_keys=[
+            # A principal name per test: rate-limit budgets in a shared Redis stay apart.
+            api_key(READER_KEY, f"dashboard-{secrets.token_hex(3)}", {"reader"}),
+            api_key(SUBMITTER_KEY, "clearinghouse", {"submitter"}),
+        ],
+        outbox_poll_interval_seconds=0.2,
+        database_pool_size=20,
+        # A group per test: the session's one broker serves every test.
+        consumer_group=f"adjudication-{topic_prefix}",
+    )
+
+
+@pytest.fixture
+async def engine(settings: AdjudicationSettings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(settings: AdjudicationSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(settings) as c:
+        yield c
+
+
+class app_client:  # noqa: N801 - used like a function
+    """The API app in-process, behind an httpx client, for as long as the block runs."""
+
+    def __init__(self, settings: AdjudicationSettings) -> None:
+        self.app = create_app(settings)
+        self._lifespan = self.app.router.lifespan_context(self.app)
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://adjudication"
+        )
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        await self._lifespan.__aenter__()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+        await self._lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def worker(settings: AdjudicationSettings) -> AsyncIterator[Any]:
+    app = create_worker_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def fake_payments_settings(settings: AdjudicationSettings, **policy: Any) -> FakePaymentsSettings:
+    return FakePaymentsSettings(
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        kafka_topic_prefix=settings.kafka_topic_prefix,
+        **policy,
+    )
+
+
+@pytest.fixture
+async def payments(settings: AdjudicationSettings) -> AsyncIterator[FakePayments]:
+    """Payments that always complete."""
+    fake = FakePayments(fake_payments_settings(settings))
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+def claim_line(line_no: int = 1, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "line_no": line_no,
+        "service_date": date(2018, 3, 28),
+        "submitted_procedure": "D2391",
+        "quadrant": None,
+        "plan_group": "GRP-1000",
+        "subscriber_number": "3730189502",
+        "provider_npi": "1497775530",
+        "provider_fees": D("100.00"),
+        "allowed_fees": D("100.00"),
+        "member_coinsurance": D("0.00"),
+        "member_copay": D("0.00"),
+    }
+    values.update(overrides)
+    values["net_fee"] = (
+        values["provider_fees"]
+        + values["member_coinsurance"]
+        + values["member_copay"]
+        - values["allowed_fees"]
+    )
+    return values
+
+
+def submitted(*lines: dict[str, Any], claim_id: uuid.UUID | None = None) -> CloudEvent[Any]:
+    models = [ClaimLineV1(**ln) for ln in lines]
+    data = ClaimSubmittedV1(
+        claim_id=claim_id or uuid.uuid4(),
+        submitted_at=datetime.now(UTC),
+        submitted_by="clearinghouse",
+        lines=models,
+        totals=ClaimTotalsV1(net_fee=sum((m.net_fee for m in models), start=D("0.00"))),
+    )
+    return new_event("/claimflow/intake", data, subject=str(data.claim_id))
+
+
+def claim_1234(claim_id: uuid.UUID | None = None) -> CloudEvent[Any]:
+    """examples/claim_1234.csv as intake publishes it."""
+    return submitted(
+        claim_line(1, submitted_procedure="D0180"),
+        claim_line(2, submitted_procedure="D0210", provider_fees=D("108.00"),
+                   allowed_fees=D("108.00")),
+        claim_line(3, submitted_procedure="D4346", provider_fees=D("130.00"),
+                   allowed_fees=D("65.00"), member_coinsurance=D("16.25")),
+        claim_line(4, submitted_procedure="D4211", quadrant="UR", provider_fees=D("178.00"),
+                   allowed_fees=D("178.00"), member_coinsurance=D("35.60")),
+        claim_id=claim_id,
+    )  # fmt: skip
+
+
+def publish(
+    settings: AdjudicationSettings, topic: str, messages: Sequence[tuple[str | None, bytes | None]]
+) -> None:
+    publisher = Publisher(settings)
+    try:
+        publisher.publish(
+            [OutgoingMessage(settings.topic(topic), k, v or b"") for k, v in messages]
+        )
+    finally:
+        publisher.close()
+
+
+async def publish_events(settings: AdjudicationSettings, *events: CloudEvent[Any]) -> None:
+    await asyncio.to_thread(
+        publish,
+        settings,
+        Topics.CLAIMS_SUBMITTED,
+        [(e.subject, e.to_json()) for e in events],
+    )
+
+
+async def read_events(
+    settings: AdjudicationSettings, topic: str, count: int, within: float = 30.0
+) -> list[dict[str, Any]]:
+    messages = await asyncio.to_thread(
+        read_topic, settings.kafka_bootstrap_servers, settings.topic(topic), count, within
+    )
+    return [json.loads(m.value) for m in messages]
+
+
+async def scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
+    async with engine.connect() as conn:
+        return await conn.scalar(text(sql), params)
+
+
+async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text(sql), params)).all())
+
+
+async def claim_status(engine: AsyncEngine, claim_id: uuid.UUID) -> str | None:
+    status: str | None = await scalar(
+        engine, "SELECT status FROM claims WHERE claim_id = :c", c=claim_id
+    )
+    return status
