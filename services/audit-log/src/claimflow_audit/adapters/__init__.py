@@ -1,0 +1,1 @@
+"""PostgreSQL: the audit table, the chain store, and the application role's rights."""

@@ -1,0 +1,195 @@
+"""The audit-log worker: consumes every claimflow topic into the chain, and checkpoints it.
+
+Runs as its own process (and Deployment), serving only health and metrics over HTTP. Any
+number of replicas may run: they share the consumer group's partitions and take turns on the
+chain's writer lock, batch by batch (see adapters/store.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from claimflow_audit.adapters import store
+from claimflow_audit.adapters.db import create_engine
+from claimflow_audit.checkpoints import Checkpointer
+from claimflow_audit.entries import entry_for
+from claimflow_audit.guard import check_least_privilege
+from claimflow_audit.metrics import (
+    APPEND_BATCH_SIZE,
+    APPEND_DURATION,
+    CHAIN_LENGTH,
+    DUPLICATES_SKIPPED,
+    RECORDS_APPENDED,
+)
+from claimflow_audit.settings import AuditSettings
+from claimflow_shared.db import ping
+from claimflow_shared.events import Topics
+from claimflow_shared.events.envelope import decode_envelope
+from claimflow_shared.kafka.admin import ensure_topics
+from claimflow_shared.kafka.consumer import (
+    Consumed,
+    ConsumedEvent,
+    EventConsumer,
+    RecordBatchHandler,
+)
+from claimflow_shared.kafka.producer import Publisher
+from claimflow_shared.kafka.tracing import messaging_attributes
+from claimflow_shared.logs import configure_logging
+from claimflow_shared.web.app import build_app
+from claimflow_shared.web.health import ReadinessCheck
+
+STALL_SECONDS = 60.0
+
+AUDITED_TOPICS = (
+    Topics.CLAIMS_SUBMITTED,
+    Topics.CLAIMS_ADJUDICATED,
+    Topics.CLAIMS_REVERSED,
+    Topics.PAYMENTS_REQUESTED,
+    Topics.PAYMENTS_COMPLETED,
+    Topics.PAYMENTS_FAILED,
+    Topics.PLANS,
+    Topics.AUDIT_ACCESS,
+)
+# The plans topic is the operator's and adjudication's: whoever starts first creates it, so
+# the audit log creates it exactly as they do (one partition, compacted, tombstones kept a
+# day; the same as adjudication's plan_feed.PLANS_TOPIC_CONFIG).
+PLANS_PARTITIONS = 1
+PLANS_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "min.compaction.lag.ms": "0",
+    "delete.retention.ms": "86400000",
+}
+
+tracer = trace.get_tracer(__name__)
+
+
+def audited_topics(settings: AuditSettings) -> list[str]:
+    return [settings.topic(t) for t in AUDITED_TOPICS]
+
+
+def _ensure_topics(settings: AuditSettings) -> None:
+    plans = settings.topic(Topics.PLANS)
+    ensure_topics(settings, [t for t in audited_topics(settings) if t != plans])
+    ensure_topics(
+        settings, [plans], partitions=PLANS_PARTITIONS, configs={plans: PLANS_TOPIC_CONFIG}
+    )
+
+
+def _kind(consumed: Consumed) -> str:
+    return "event" if isinstance(consumed, ConsumedEvent) else "tombstone"
+
+
+def audit_handler(engine: AsyncEngine) -> RecordBatchHandler:
+    async def handle(batch: Sequence[Consumed]) -> None:
+        # Raises UnprocessableEvent for a record that could never be stored; the consumer
+        # dead-letters it and calls again with the rest.
+        entries = [entry_for(consumed) for consumed in batch]
+        # One processing span per record, each a child of that record's producer span, so
+        # the audit step shows in every claim's trace; they cover the shared transaction.
+        spans = [
+            tracer.start_span(
+                f"{c.topic} process",
+                context=c.parent,
+                kind=SpanKind.CONSUMER,
+                attributes=messaging_attributes(c.topic, "process", partition=c.partition),
+            )
+            for c in batch
+        ]
+        started = time.perf_counter()
+        try:
+            # One transaction per batch, committed before the consumer commits the offsets.
+            async with engine.begin() as conn:
+                appended = await store.append(conn, entries)
+        except Exception as exc:
+            for span in spans:
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
+            raise
+        finally:
+            for span in spans:
+                span.end()
+        APPEND_DURATION.observe(time.perf_counter() - started)
+        APPEND_BATCH_SIZE.observe(len(appended.records))
+        origin = {e.event_id: (_kind(c), c.topic) for c, e in zip(batch, entries, strict=True)}
+        for record in appended.records:
+            RECORDS_APPENDED.labels(*origin[record.event_id]).inc()
+        if appended.duplicates:
+            DUPLICATES_SKIPPED.inc(appended.duplicates)
+        CHAIN_LENGTH.set(appended.head.seq)
+
+    return handle
+
+
+def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
+    settings = settings or AuditSettings()
+    configure_logging(settings.service_name + "-worker", settings.log_level)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        try:
+            await check_least_privilege(engine, allow_owner=settings.allow_owner_as_app_role)
+            async with engine.connect() as conn:
+                CHAIN_LENGTH.set((await store.chain_head(conn)).seq)
+            await asyncio.to_thread(_ensure_topics, settings)
+            publisher = await asyncio.to_thread(Publisher, settings)
+        except BaseException:
+            await engine.dispose()
+            raise
+        consumer = EventConsumer(
+            settings,
+            group_id=settings.consumer_group,
+            topics=audited_topics(settings),
+            handler=audit_handler(engine),
+            loop=asyncio.get_running_loop(),
+            dead_letters=publisher,
+            decoder=decode_envelope,
+            tombstones=True,
+        )
+        checkpointer = Checkpointer(engine, settings.checkpoint_interval_seconds)
+        stop = asyncio.Event()
+        checkpoints = asyncio.create_task(checkpointer.run(stop), name="audit-checkpoints")
+        consumer.start()
+        state.update(engine=engine, consumer=consumer, checkpointer=checkpointer)
+        try:
+            yield
+        finally:
+            stop.set()
+            await consumer.stop()
+            await checkpoints
+            await asyncio.to_thread(publisher.close)
+            await engine.dispose()
+
+    async def database() -> None:
+        await ping(state["engine"])
+
+    async def consumer_running() -> None:
+        if not state["consumer"].alive():
+            raise RuntimeError("consumer stopped")
+
+    async def checkpointer_running() -> None:
+        idle = time.monotonic() - state["checkpointer"].last_cycle
+        if idle > settings.checkpoint_interval_seconds + STALL_SECONDS:
+            raise RuntimeError("checkpointer stalled")
+
+    return build_app(
+        settings,
+        title="claimflow audit-log worker",
+        description="Appends every claimflow event to the audit chain and checkpoints it.",
+        version="1.0.0",
+        lifespan=lifespan,
+        checks={
+            "database": ReadinessCheck(database),
+            "kafka_consumer": ReadinessCheck(consumer_running),
+            "checkpointer": ReadinessCheck(checkpointer_running),
+        },
+    )

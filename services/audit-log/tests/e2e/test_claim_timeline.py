@@ -1,0 +1,75 @@
+"""End to end: a claim's life through the services shows in its audit timeline, one trace."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from claimflow_devstack.testing import bearer, eventually
+
+from ..conftest import AUDITOR_KEY
+from .conftest import SUBMITTER_KEY, Pipeline, new_trace
+
+CLAIM = {
+    "lines": [
+        {
+            "service_date": "2018-03-28",
+            "submitted_procedure": "D4346",
+            "plan_group": "GRP-1000",
+            "subscriber_number": "3730189502",
+            "provider_npi": "1497775530",
+            "provider_fees": "130.00",
+            "allowed_fees": "65.00",
+            "member_coinsurance": "16.25",
+            "member_copay": "0.00",
+        }
+    ]
+}
+
+# The steps of a claim's life, in the order the timeline shows them, with who acted. A service
+# that joins the pipeline adds its steps here (adjudicated, payment requested and completed).
+EXPECTED = [
+    ("io.claimflow.claim.submitted.v1", "clearinghouse"),
+    ("io.claimflow.audit.access.v1", "clearinghouse"),
+]
+
+
+def traced(key: str, trace_id: str) -> dict[str, str]:
+    # The client's own trace context: the API continues it, and so does every event after.
+    return bearer(key) | {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+
+
+async def test_a_claims_timeline_shows_every_step_with_the_claims_trace(
+    pipeline: Pipeline,
+) -> None:
+    trace_id = new_trace()
+    submitted = await pipeline.intake.post(
+        "/v1/claims", json=CLAIM, headers=traced(SUBMITTER_KEY, trace_id)
+    )
+    assert submitted.status_code == 202, submitted.text
+    claim_id = submitted.json()["id"]
+    read = await pipeline.intake.get(
+        f"/v1/claims/{claim_id}", headers=traced(SUBMITTER_KEY, trace_id)
+    )
+    assert read.status_code == 200
+
+    timeline: dict[str, Any] = {}
+
+    async def complete() -> bool:
+        response = await pipeline.audit.get(
+            f"/v1/audit/claims/{claim_id}", headers=bearer(AUDITOR_KEY)
+        )
+        timeline.update(response.json())
+        return response.status_code == 200 and len(timeline["events"]) >= len(EXPECTED)
+
+    await eventually(complete)
+    events = timeline["events"]
+    assert [(e["type"], e["actor"]) for e in events] == EXPECTED
+    assert {e["trace_id"] for e in events} == {trace_id}
+    assert {e["subject"] for e in events} == {claim_id}
+    assert all(len(e["payload_digest"]) == 64 for e in events)
+    # PHI never reaches the audit log: only digests of the payloads.
+    assert "3730189502" not in str(timeline)
+
+    report = (await pipeline.audit.get("/v1/audit/verify", headers=bearer(AUDITOR_KEY))).json()
+    assert (report["valid"], report["checked"]) == (True, len(events))
