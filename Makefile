@@ -38,7 +38,7 @@ fmt: venv
 
 bench: venv
 	$(PY) -m claimflow_devstack.cli prepare
-	$(PY) -m bench.intake
+	$(PY) -m bench $(BENCH_ARGS)
 
 schemas: venv
 	$(PY) -m claimflow_shared.events.schemas write schemas/events
@@ -46,6 +46,8 @@ schemas: venv
 constraints:
 	uv pip compile requirements/dev.in --python-version 3.11 --no-header \
 	  --no-emit-package claimflow-shared --no-emit-package claimflow-intake \
+	  --no-emit-package claimflow-adjudication \
+	  --no-emit-package claimflow-audit-log \
 	  --no-emit-package claimflow-devstack -o constraints.txt
 
 clean:
