@@ -1,8 +1,8 @@
-"""The claim pipeline in-process: intake's API and worker, audit-log's worker and API.
+"""The claim pipeline in-process: intake's API and worker, adjudication's worker, a fake
+payments system, and audit-log's worker and API.
 
 Each service has its own database on the session's PostgreSQL, as in production, and all of
-them share the test's Kafka topic prefix. A service joins the pipeline by adding its apps to
-`Pipeline.start` (adjudication: its worker, and a fake payments responder).
+them share the test's Kafka topic prefix.
 """
 
 from __future__ import annotations
@@ -13,15 +13,20 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from claimflow_adjudication.cli import MIGRATIONS as ADJUDICATION_MIGRATIONS
+from claimflow_adjudication.settings import AdjudicationSettings
+from claimflow_adjudication.worker import create_worker_app as create_adjudication_worker
 from claimflow_audit.main import create_app as create_audit_app
 from claimflow_audit.settings import AuditSettings
 from claimflow_audit.worker import create_worker_app as create_audit_worker
+from claimflow_devstack.fake_payments import FakePayments, FakePaymentsSettings
 from claimflow_devstack.testing import api_key
 from claimflow_intake.cli import MIGRATIONS as INTAKE_MIGRATIONS
 from claimflow_intake.main import create_app as create_intake_app
@@ -33,6 +38,7 @@ from claimflow_shared.settings import ApiKey
 from ..conftest import AUDITOR_KEY
 
 SUBMITTER_KEY = "e2e-submitter-key"
+PLANS = Path(__file__).parents[3] / "adjudication" / "plans"
 
 
 @dataclass
@@ -50,17 +56,29 @@ async def _running(stack: AsyncExitStack, app: FastAPI) -> FastAPI:
     return app
 
 
-@pytest.fixture
-async def intake_database(postgres_server: Any) -> AsyncIterator[str]:
-    name = f"intake_{secrets.token_hex(6)}"
+async def _database(postgres_server: Any, service: str) -> str:
+    name = f"{service}_{secrets.token_hex(6)}"
     url: str = await asyncio.to_thread(postgres_server.create_database, name)
-    yield url
-    await asyncio.to_thread(postgres_server.drop_database, name)
+    return url
+
+
+@pytest.fixture
+async def intake_database(postgres_server: Any) -> str:
+    return await _database(postgres_server, "intake")
+
+
+@pytest.fixture
+async def adjudication_database(postgres_server: Any) -> str:
+    return await _database(postgres_server, "adjudication")
 
 
 @pytest.fixture
 async def pipeline(
-    settings: AuditSettings, intake_database: str, kafka_broker: Any, topic_prefix: str
+    settings: AuditSettings,
+    intake_database: str,
+    adjudication_database: str,
+    kafka_broker: Any,
+    topic_prefix: str,
 ) -> AsyncIterator[Pipeline]:
     keys: list[ApiKey] = [
         api_key(SUBMITTER_KEY, "clearinghouse", {"submitter", "reader"}),
@@ -74,10 +92,28 @@ async def pipeline(
         api_keys=keys,
         outbox_poll_interval_seconds=0.2,
     )
+    await asyncio.to_thread(upgrade, ADJUDICATION_MIGRATIONS, adjudication_database)
+    adjudication = AdjudicationSettings(
+        database_url=adjudication_database,
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+        kafka_topic_prefix=topic_prefix,
+        plans_dir=PLANS,
+        api_keys=keys,
+        outbox_poll_interval_seconds=0.2,
+        consumer_group=f"adjudication-{topic_prefix}",
+    )
+    payments = FakePayments(
+        FakePaymentsSettings(
+            kafka_bootstrap_servers=kafka_broker.bootstrap_servers, kafka_topic_prefix=topic_prefix
+        )
+    )
     audit = settings.model_copy(update={"api_keys": keys})
     async with AsyncExitStack() as stack:
         # Consumers first, so nothing a producer sends waits on a consumer group to form.
         await _running(stack, create_audit_worker(audit))
+        await payments.start()
+        stack.push_async_callback(payments.stop)
+        await _running(stack, create_adjudication_worker(adjudication))
         await _running(stack, create_intake_worker(intake))
         intake_api = await _running(stack, create_intake_app(intake))
         audit_api = await _running(stack, create_audit_app(audit))
