@@ -73,6 +73,7 @@ def intake_processes(
         "CLAIMFLOW_HTTP_PORT": str(api_port),
         "CLAIMFLOW_WORKER_HTTP_PORT": str(worker_port),
         "CLAIMFLOW_OUTBOX_BATCH_SIZE": "1",
+        "CLAIMFLOW_CONSUMER_GROUP": f"intake-{topic_prefix}",
         "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
     }
     processes.run(

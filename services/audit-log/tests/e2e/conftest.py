@@ -91,6 +91,7 @@ async def pipeline(
         kafka_topic_prefix=topic_prefix,
         api_keys=keys,
         outbox_poll_interval_seconds=0.2,
+        consumer_group=f"intake-{topic_prefix}",
     )
     await asyncio.to_thread(upgrade, ADJUDICATION_MIGRATIONS, adjudication_database)
     adjudication = AdjudicationSettings(

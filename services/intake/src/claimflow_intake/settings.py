@@ -12,6 +12,9 @@ class IntakeSettings(ServiceSettings):
     http_port: int = Field(default=8080, ge=1, le=65535)
     # The worker (outbox relay + status consumer) serves health and metrics here.
     worker_http_port: int = Field(default=9080, ge=1, le=65535)
+    # Kafka consumer group of the status consumer; processed-event ids are recorded under a
+    # fixed consumer name, so changing the group never re-applies an event.
+    consumer_group: str = Field(default="claimflow-intake", min_length=1)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_lines: int = Field(default=50, ge=1, le=1000)

@@ -128,7 +128,7 @@ def create_worker_app(settings: IntakeSettings | None = None) -> FastAPI:
         )
         consumer = EventConsumer(
             settings,
-            group_id=CONSUMER_GROUP,
+            group_id=settings.consumer_group,
             topics=consumed_topics(settings),
             handler=status_handler(engine),
             loop=asyncio.get_running_loop(),

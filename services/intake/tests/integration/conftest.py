@@ -40,6 +40,8 @@ async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> I
         ],
         outbox_poll_interval_seconds=0.2,
         database_pool_size=25,
+        # A group per test: the session's one broker serves every test.
+        consumer_group=f"intake-{topic_prefix}",
     )
 
 
