@@ -23,7 +23,7 @@ from claimflow_adjudication.main import create_app
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_adjudication.worker import create_worker_app
 from claimflow_devstack.fake_payments import FakePayments, FakePaymentsSettings
-from claimflow_devstack.testing import api_key, bearer, read_topic
+from claimflow_devstack.testing import api_key, bearer, in_process, read_topic
 from claimflow_shared.db import create_engine
 from claimflow_shared.events import (
     ClaimLineV1,
@@ -79,23 +79,9 @@ async def client(settings: AdjudicationSettings) -> AsyncIterator[httpx.AsyncCli
         yield c
 
 
-class app_client:  # noqa: N801 - used like a function
+def app_client(settings: AdjudicationSettings) -> Any:
     """The API app in-process, behind an httpx client, for as long as the block runs."""
-
-    def __init__(self, settings: AdjudicationSettings) -> None:
-        self.app = create_app(settings)
-        self._lifespan = self.app.router.lifespan_context(self.app)
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://adjudication"
-        )
-
-    async def __aenter__(self) -> httpx.AsyncClient:
-        await self._lifespan.__aenter__()
-        return self._client
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
-        await self._lifespan.__aexit__(None, None, None)
+    return in_process(create_app(settings), "adjudication")
 
 
 @pytest.fixture
