@@ -5,7 +5,6 @@ outbox. Runs as its own process (and Deployment), serving only health and metric
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,8 +25,6 @@ from claimflow_shared.logs import configure_logging
 from claimflow_shared.outbox import OutboxRelay
 from claimflow_shared.web.app import build_app
 from claimflow_shared.web.health import ReadinessCheck
-
-STALL_SECONDS = 60.0
 
 # Called after a batch's transaction committed and before its offset is committed; lets a
 # test stop the process exactly there.
@@ -102,15 +99,7 @@ def create_worker_app(
                     f"plans topic not replayed within {settings.plans_catch_up_seconds:.0f}s"
                 )
             publisher = await asyncio.to_thread(Publisher, settings)
-            relay = OutboxRelay(
-                engine,
-                outbox,
-                publisher,
-                service=settings.service_name,
-                batch_size=settings.outbox_batch_size,
-                poll_interval=settings.outbox_poll_interval_seconds,
-                retention_seconds=settings.outbox_retention_seconds,
-            )
+            relay = OutboxRelay.for_service(engine, outbox, publisher, settings)
             consumer = EventConsumer(
                 settings,
                 group_id=settings.consumer_group,
@@ -139,12 +128,10 @@ def create_worker_app(
         await ping(state["engine"])
 
     async def relay_running() -> None:
-        if time.monotonic() - state["relay"].last_cycle > STALL_SECONDS:
-            raise RuntimeError("outbox relay stalled")
+        await state["relay"].check_running()
 
     async def consumer_running() -> None:
-        if not state["consumer"].alive():
-            raise RuntimeError("consumer stopped")
+        await state["consumer"].check_running()
 
     async def plans() -> None:
         await state["feed"].check()

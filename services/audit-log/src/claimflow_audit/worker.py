@@ -173,8 +173,7 @@ def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
         await ping(state["engine"])
 
     async def consumer_running() -> None:
-        if not state["consumer"].alive():
-            raise RuntimeError("consumer stopped")
+        await state["consumer"].check_running()
 
     async def checkpointer_running() -> None:
         idle = time.monotonic() - state["checkpointer"].last_cycle

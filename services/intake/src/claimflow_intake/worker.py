@@ -6,7 +6,6 @@ Runs as its own process (and Deployment), serving only health and metrics over H
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -37,7 +36,6 @@ from claimflow_shared.web.app import build_app
 from claimflow_shared.web.health import ReadinessCheck
 
 CONSUMER_GROUP = "claimflow-intake"
-STALL_SECONDS = 60.0
 
 tracer = trace.get_tracer(__name__)
 
@@ -117,15 +115,7 @@ def create_worker_app(settings: IntakeSettings | None = None) -> FastAPI:
             ensure_topics, settings, produced_topics(settings) + consumed_topics(settings)
         )
         publisher = await asyncio.to_thread(Publisher, settings)
-        relay = OutboxRelay(
-            engine,
-            outbox,
-            publisher,
-            service=settings.service_name,
-            batch_size=settings.outbox_batch_size,
-            poll_interval=settings.outbox_poll_interval_seconds,
-            retention_seconds=settings.outbox_retention_seconds,
-        )
+        relay = OutboxRelay.for_service(engine, outbox, publisher, settings)
         consumer = EventConsumer(
             settings,
             group_id=settings.consumer_group,
@@ -151,12 +141,10 @@ def create_worker_app(settings: IntakeSettings | None = None) -> FastAPI:
         await ping(state["engine"])
 
     async def relay_running() -> None:
-        if time.monotonic() - state["relay"].last_cycle > STALL_SECONDS:
-            raise RuntimeError("outbox relay stalled")
+        await state["relay"].check_running()
 
     async def consumer_running() -> None:
-        if not state["consumer"].alive():
-            raise RuntimeError("consumer stopped")
+        await state["consumer"].check_running()
 
     return build_app(
         settings,

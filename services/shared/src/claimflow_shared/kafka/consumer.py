@@ -173,6 +173,11 @@ class EventConsumer:
     def alive(self) -> bool:
         return self._thread.is_alive() and time.monotonic() - self.last_poll < 60
 
+    async def check_running(self) -> None:
+        """Readiness: the polling thread is alive and polled recently."""
+        if not self.alive():
+            raise RuntimeError("consumer stopped")
+
     def connected(self) -> bool:
         return self._consumer is not None and bool(self._consumer.bootstrap_connected())
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.kafka.tracing import extract_context, inject_headers, messaging_attributes
+from claimflow_shared.settings import ServiceSettings
 
 from .tables import NOTIFY_CHANNEL
 
@@ -47,6 +48,8 @@ OUTBOX_FAILURES = Counter(
 LOCK_KEY = zlib.crc32(b"claimflow.outbox.relay")
 PURGE_EVERY_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 10.0
+# A relay loop that has not come round for this long is stuck (its waits are ~1 s).
+STALL_SECONDS = 60.0
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -77,6 +80,25 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self.last_cycle = 0.0
+
+    @classmethod
+    def for_service(
+        cls, engine: AsyncEngine, outbox: Table, publisher: Publisher, settings: ServiceSettings
+    ) -> OutboxRelay:
+        return cls(
+            engine,
+            outbox,
+            publisher,
+            service=settings.service_name,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval_seconds,
+            retention_seconds=settings.outbox_retention_seconds,
+        )
+
+    async def check_running(self) -> None:
+        """Readiness: the relay loop came round recently."""
+        if time.monotonic() - self.last_cycle > STALL_SECONDS:
+            raise RuntimeError("outbox relay stalled")
 
     async def relay_once(self) -> int:
         """Publish one batch if this relay holds the lock; returns how many rows it published."""
