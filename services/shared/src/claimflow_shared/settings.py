@@ -49,8 +49,11 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:55432/postgres")
-    database_pool_size: int = Field(default=10, ge=1)
-    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_size: int = Field(default=20, ge=1)
+    # Overflow connections are closed as soon as they are returned, so under sustained load
+    # they are opened again and again (a server process each); waiting for a pooled one is
+    # cheaper.
+    database_max_overflow: int = Field(default=0, ge=0)
     # A ping per checkout costs a round trip on every request; without it a connection the
     # server dropped fails one statement, and SQLAlchemy then replaces the whole pool.
     database_pre_ping: bool = False

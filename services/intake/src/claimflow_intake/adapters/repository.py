@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Executable, and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claimflow_intake.domain import Claim
 
-from .tables import claim_lines, claims, idempotency_keys, outbox
+from .tables import claim_lines, claims, idempotency_keys
 
 QUEUED = "queued"
 # Later statuses outrank earlier ones; a status update never moves a claim backwards.
@@ -37,56 +37,80 @@ class NewClaim:
     claim: Claim
 
 
+# One statement inserts the claims, their lines and their outbox rows: one round trip and,
+# run on its own, its own transaction, so the hot path needs no BEGIN/COMMIT exchange. The rows
+# travel as arrays (unnest), which keeps the statement's text fixed whatever the number of
+# claims and lines: it is prepared once per connection and never recompiled.
+_INSERT_CLAIMS = text(
+    """
+    WITH new_claims AS (
+      INSERT INTO claims (id, external_id, status, status_rank, submitted_by,
+                          created_at, updated_at, line_count, net_fee_total)
+      SELECT c.id, c.external_id, :status, :status_rank, :submitted_by,
+             :created_at, :created_at, c.line_count, c.net_fee_total
+      FROM unnest(CAST(:claim_ids AS uuid[]), CAST(:external_ids AS varchar[]),
+                  CAST(:line_counts AS integer[]), CAST(:net_fee_totals AS numeric[]))
+           AS c(id, external_id, line_count, net_fee_total)
+    ), new_events AS (
+      INSERT INTO outbox (event_id, topic, key, payload, headers)
+      SELECT * FROM unnest(CAST(:event_ids AS varchar[]), CAST(:topics AS varchar[]),
+                           CAST(:keys AS text[]), CAST(:payloads AS bytea[]),
+                           CAST(:headers AS jsonb[]))
+    )
+    INSERT INTO claim_lines (claim_id, line_no, service_date, submitted_procedure, quadrant,
+                             plan_group, subscriber_number, provider_npi, provider_fees,
+                             allowed_fees, member_coinsurance, member_copay, net_fee)
+    SELECT * FROM unnest(CAST(:line_claim_ids AS uuid[]), CAST(:line_nos AS integer[]),
+                         CAST(:service_dates AS date[]), CAST(:procedures AS varchar[]),
+                         CAST(:quadrants AS varchar[]), CAST(:plan_groups AS varchar[]),
+                         CAST(:subscriber_numbers AS varchar[]), CAST(:npis AS varchar[]),
+                         CAST(:provider_fees AS numeric[]), CAST(:allowed_fees AS numeric[]),
+                         CAST(:coinsurances AS numeric[]), CAST(:copays AS numeric[]),
+                         CAST(:net_fees AS numeric[]))
+    """
+)
+
+
 def insert_claims(
     new_claims: Sequence[NewClaim],
     principal: str,
     created_at: datetime,
     outbox_rows: list[dict[str, Any]],
-) -> Insert:
-    """One statement that inserts the claims, their lines and their outbox rows.
-
-    One statement is one round trip and, run on its own, its own transaction: the hot path
-    of intake needs no BEGIN/COMMIT exchange. Data-modifying CTEs all run, referenced or not.
-    """
-    claim_rows = insert(claims).values(
-        [
-            {
-                "id": c.id,
-                "external_id": c.claim.external_id,
-                "status": QUEUED,
-                "status_rank": STATUS_RANK[QUEUED],
-                "submitted_by": principal,
-                "created_at": created_at,
-                "updated_at": created_at,
-                "line_count": len(c.claim.lines),
-                "net_fee_total": c.claim.total_net_fee,
-            }
-            for c in new_claims
-        ]
+) -> Executable:
+    """The statement that stores accepted claims with their lines and outbox rows."""
+    lines = [
+        (c.id, number, line)
+        for c in new_claims
+        for number, line in enumerate(c.claim.lines, start=1)
+    ]
+    return _INSERT_CLAIMS.bindparams(
+        status=QUEUED,
+        status_rank=STATUS_RANK[QUEUED],
+        submitted_by=principal,
+        created_at=created_at,
+        claim_ids=[c.id for c in new_claims],
+        external_ids=[c.claim.external_id for c in new_claims],
+        line_counts=[len(c.claim.lines) for c in new_claims],
+        net_fee_totals=[c.claim.total_net_fee for c in new_claims],
+        event_ids=[r["event_id"] for r in outbox_rows],
+        topics=[r["topic"] for r in outbox_rows],
+        keys=[r["key"] for r in outbox_rows],
+        payloads=[r["payload"] for r in outbox_rows],
+        headers=[json.dumps(r["headers"]) for r in outbox_rows],
+        line_claim_ids=[claim_id for claim_id, _, _ in lines],
+        line_nos=[number for _, number, _ in lines],
+        service_dates=[line.service_date for _, _, line in lines],
+        procedures=[line.submitted_procedure for _, _, line in lines],
+        quadrants=[line.quadrant for _, _, line in lines],
+        plan_groups=[line.plan_group for _, _, line in lines],
+        subscriber_numbers=[line.subscriber_number for _, _, line in lines],
+        npis=[line.provider_npi for _, _, line in lines],
+        provider_fees=[line.provider_fees for _, _, line in lines],
+        allowed_fees=[line.allowed_fees for _, _, line in lines],
+        coinsurances=[line.member_coinsurance for _, _, line in lines],
+        copays=[line.member_copay for _, _, line in lines],
+        net_fees=[line.net_fee for _, _, line in lines],
     )
-    event_rows = insert(outbox).values(outbox_rows)
-    line_rows = insert(claim_lines).values(
-        [
-            {
-                "claim_id": c.id,
-                "line_no": number,
-                "service_date": line.service_date,
-                "submitted_procedure": line.submitted_procedure,
-                "quadrant": line.quadrant,
-                "plan_group": line.plan_group,
-                "subscriber_number": line.subscriber_number,
-                "provider_npi": line.provider_npi,
-                "provider_fees": line.provider_fees,
-                "allowed_fees": line.allowed_fees,
-                "member_coinsurance": line.member_coinsurance,
-                "member_copay": line.member_copay,
-                "net_fee": line.net_fee,
-            }
-            for c in new_claims
-            for number, line in enumerate(c.claim.lines, start=1)
-        ]
-    )
-    return line_rows.add_cte(claim_rows.cte("new_claims"), event_rows.cte("new_events"))
 
 
 async def fetch_claim(conn: AsyncConnection, claim_id: uuid.UUID) -> tuple[Any, list[Any]] | None:
