@@ -131,24 +131,11 @@ class Stack:
         """Wait until every URL answers 200 (readiness), failing fast if a process dies."""
         watched = list(procs if procs is not None else self.procs)
         deadline = time.monotonic() + READY_TIMEOUT
-        with httpx.Client(timeout=2.0) as client:
-            for url in urls:
-                last = "no answer"
-                while True:
-                    for proc in watched:
-                        if not proc.alive():
-                            raise ProcessDiedError(proc.died_message(f"waiting for {url}"))
-                    try:
-                        response = client.get(url)
-                    except httpx.HTTPError as exc:
-                        last = repr(exc)
-                    else:
-                        if response.status_code == 200:
-                            break
-                        last = f"HTTP {response.status_code} {response.text[:200]}"
-                    if time.monotonic() >= deadline:
-                        raise DevstackError(f"{url} not ready after {READY_TIMEOUT:.0f}s: {last}")
-                    time.sleep(0.2)
+        for url in urls:
+            try:
+                processes.wait_ready(url, watched, max(0.0, deadline - time.monotonic()))
+            except TimeoutError as exc:
+                raise DevstackError(str(exc)) from None
 
     def check_alive(self) -> None:
         for proc in self.procs:

@@ -7,12 +7,10 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from claimflow_devstack import processes
@@ -31,17 +29,8 @@ class ServiceProcesses:
     def start(self, name: str, argv: list[str], port: int) -> processes.ManagedProcess:
         proc = processes.start(name, argv, log_path=self.logs / f"{name}.log", env=self.env)
         self.running[name] = proc
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise AssertionError(proc.died_message(f"{name} /readyz"))
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    return proc
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{name} not ready within 60s:\n{proc.log_tail()}")
+        processes.wait_ready(f"http://127.0.0.1:{port}/readyz", [proc], 60)
+        return proc
 
     def kill(self, name: str) -> None:
         processes.stop(self.running.pop(name), sig=signal.SIGKILL)

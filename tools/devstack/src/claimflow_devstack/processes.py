@@ -210,3 +210,27 @@ def stop(
     if proc.pid_file is not None:
         proc.pid_file.unlink(missing_ok=True)
     return proc.popen.returncode
+
+
+def wait_ready(url: str, watched: Sequence[ManagedProcess], timeout: float) -> None:
+    """Wait until url answers 200 (a /readyz), failing fast when a watched process dies."""
+    import httpx  # noqa: PLC0415 - the process helpers need no HTTP client otherwise
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            for proc in watched:
+                if not proc.alive():
+                    raise ProcessDiedError(proc.died_message(f"waiting for {url}"))
+            try:
+                response = client.get(url)
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            else:
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code} {response.text[:200]}"
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{url} not ready after {timeout:.0f}s (last: {last})")
+            time.sleep(0.2)

@@ -5,14 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
-
 from claimflow_devstack import processes
-from claimflow_devstack.errors import DevstackError, ProcessDiedError
+from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.kafka import KafkaBroker
 from claimflow_devstack.paths import logs_dir, state_dir
 from claimflow_devstack.postgres import PostgresServer
@@ -140,31 +137,12 @@ class LocalStack:
             )
 
     def _wait_ready(self, spec: ServiceSpec) -> None:
-        url = f"{spec.base_url}/readyz"
-        deadline = time.monotonic() + READY_TIMEOUT
-        last = "no answer"
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                for proc in self.procs.get(spec.name, []):
-                    if not proc.alive():
-                        raise ProcessDiedError(proc.died_message(f"waiting for {url}"))
-                try:
-                    response = client.get(url)
-                except httpx.HTTPError as exc:
-                    last = repr(exc)
-                else:
-                    if response.status_code == 200:
-                        return
-                    last = f"HTTP {response.status_code} {response.text[:200]}"
-                if time.monotonic() >= deadline:
-                    tails = "\n".join(
-                        f"--- {proc.log_path}:\n{proc.log_tail(20)}"
-                        for proc in self.procs.get(spec.name, [])
-                    )
-                    raise DevstackError(
-                        f"{url} not ready after {READY_TIMEOUT:.0f}s (last: {last})\n{tails}"
-                    )
-                time.sleep(0.25)
+        watched = self.procs.get(spec.name, [])
+        try:
+            processes.wait_ready(f"{spec.base_url}/readyz", watched, READY_TIMEOUT)
+        except TimeoutError as exc:
+            tails = "\n".join(f"--- {p.log_path}:\n{p.log_tail(20)}" for p in watched)
+            raise DevstackError(f"{exc}\n{tails}") from None
 
     def report_deaths(self) -> None:
         """Say once, with its log tail, when a service process has exited on its own."""
