@@ -35,7 +35,8 @@ from claimflow_shared.outbox import OutboxRelay, mark_processed
 from claimflow_shared.web.app import build_app
 from claimflow_shared.web.health import ReadinessCheck
 
-CONSUMER_GROUP = "claimflow-intake"
+# Processed-event ids are recorded under this name, whatever the Kafka consumer group is.
+PROCESSED_AS = "claimflow-intake"
 
 tracer = trace.get_tracer(__name__)
 
@@ -96,7 +97,7 @@ def status_handler(engine: AsyncEngine) -> Any:
                     ),
                 ):
                     if await mark_processed(
-                        conn, processed_events, CONSUMER_GROUP, consumed.event.id
+                        conn, processed_events, PROCESSED_AS, consumed.event.id
                     ):
                         await _apply(conn, consumed)
 

@@ -1,10 +1,14 @@
-"""The async SQLAlchemy engine every service builds the same way."""
+"""The async SQLAlchemy engine every service builds the same way, and the SQL type of money."""
 
 from __future__ import annotations
 
+from sqlalchemy import Numeric
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from claimflow_shared.settings import ServiceSettings
+
+# One claim's or line's amount: exact decimals to the cent, read back as Decimal.
+MONEY = Numeric(12, 2, asdecimal=True)
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:

@@ -21,11 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from claimflow_shared.db import MONEY
 from claimflow_shared.outbox import install_outbox_tables
 
 metadata = MetaData()
 
-MONEY = Numeric(12, 2, asdecimal=True)
 # Running sums over many claims outgrow one claim's NUMERIC(12,2); still exact decimals.
 MONEY_TOTAL = Numeric(16, 2, asdecimal=True)
 

@@ -10,7 +10,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Numeric,
     SmallInteger,
     String,
     Table,
@@ -20,11 +19,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from claimflow_shared.db import MONEY
 from claimflow_shared.outbox import install_outbox_tables
 
 metadata = MetaData()
 
-MONEY = Numeric(12, 2, asdecimal=True)
 
 claims = Table(
     "claims",
