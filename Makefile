@@ -48,7 +48,10 @@ constraints:
 	  --no-emit-package claimflow-shared --no-emit-package claimflow-intake \
 	  --no-emit-package claimflow-adjudication \
 	  --no-emit-package claimflow-audit-log \
+  --no-emit-package claimflow-operator \
 	  --no-emit-package claimflow-devstack -o constraints.txt
+	uv pip compile requirements/checkov.in --python-version 3.11 --no-header \
+	  -o requirements/checkov.txt
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

@@ -21,3 +21,12 @@ if [ ! -f "$stamp" ] || [ -n "$(find "${inputs[@]}" -newer "$stamp" 2>/dev/null)
   uv pip install --quiet --python .venv/bin/python -r requirements/dev.in -c constraints.txt
   touch "$stamp"
 fi
+
+# checkov (used by the chart tests) lives in its own virtualenv under the cache.
+checkov_venv=.cache/checkov
+checkov_stamp=$checkov_venv/.claimflow-installed
+if [ ! -f "$checkov_stamp" ] || [ requirements/checkov.txt -nt "$checkov_stamp" ]; then
+  [ -x "$checkov_venv/bin/python" ] || uv venv --quiet --python "$PYTHON" "$checkov_venv"
+  uv pip install --quiet --python "$checkov_venv/bin/python" -r requirements/checkov.txt
+  touch "$checkov_stamp"
+fi

@@ -1,0 +1,1 @@
+"""claimflow operator: BenefitPlan custom resources become live adjudication plans."""
