@@ -12,7 +12,7 @@ from types import FrameType
 
 import httpx
 
-from claimflow_devstack import kafka_install, postgres, redis
+from claimflow_devstack import kafka_install, kube, postgres, redis
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import repo_root
 from claimflow_devstack.services import SERVICES
@@ -36,6 +36,8 @@ def prepare() -> int:
         _say(f"postgresql: runs as system user {postgres.system_user()!r} (we are root)")
     redis_bin = redis.server_binary()
     _say(f"redis:      {redis.version(redis_bin)} ({redis_bin})")
+    for name, path in kube.build_all().items():
+        _say(f"{name + ':':<12}{path}")
     return 0
 
 
@@ -83,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="claimflow-dev", description="claimflow's local PostgreSQL, Kafka and services"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("prepare", help="fetch the Kafka jars; check Java and PostgreSQL")
+    commands.add_parser(
+        "prepare", help="fetch the Kafka jars, build helm and the API server; check the rest"
+    )
     commands.add_parser("run", help="run PostgreSQL, Kafka and every service with sample data")
     args = parser.parse_args(argv)
     try:

@@ -23,11 +23,12 @@ from claimflow_devstack.paths import state_dir
 if TYPE_CHECKING:
     # Imported where used: every pytest run loads this plugin, few need Kafka.
     from claimflow_devstack.kafka import KafkaBroker
+    from claimflow_devstack.kube import KubeCluster
     from claimflow_devstack.postgres import PostgresServer
     from claimflow_devstack.redis import RedisServer
 
 _INTEGRATION_FIXTURES = frozenset(
-    {"postgres_server", "kafka_broker", "database_url", "redis_server"}
+    {"postgres_server", "kafka_broker", "database_url", "redis_server", "kube_cluster"}
 )
 _T = TypeVar("_T")
 
@@ -90,6 +91,25 @@ def redis_server(devstack_dir: Path) -> Iterator[RedisServer]:
     atexit.register(server.stop)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(devstack_dir: Path) -> Iterator[KubeCluster]:
+    """kine + kube-apiserver on 127.0.0.1 (built from Go modules on first use)."""
+    from claimflow_devstack.kube import KubeCluster  # noqa: PLC0415
+
+    cluster = _start_or_fail(
+        "the Kubernetes API server", lambda: KubeCluster.start(devstack_dir / "kube")
+    )
+    atexit.register(cluster.stop)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeCluster) -> str:
+    """A fresh namespace for one test (never deleted: no namespace controller runs)."""
+    return kube_cluster.create_namespace(f"t-{secrets.token_hex(5)}")
 
 
 @pytest.fixture
