@@ -126,6 +126,12 @@ async def adjudicate_batch(
             span.set_attribute("claimflow.claim.outcome", result.outcome)
             span.set_attribute("claimflow.plan.id", result.plan_id)
             span.set_attribute("claimflow.plan.version", result.plan_version)
+            log.info(
+                "claim %s decided: %s under plan %s",
+                result.claim_id,
+                result.outcome,
+                result.plan_id,
+            )
             context = trace.set_span_in_context(span)
         histories.update(result.histories)
         _merge_usage(usage, result.usage)

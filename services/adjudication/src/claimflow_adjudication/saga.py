@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,9 +78,11 @@ async def apply_payment_results(
             continue
         state[data.claim_id] = wanted
         if isinstance(data, PaymentCompletedV1):
-            await repo.set_payment_state(
-                conn, data.claim_id, status="paid", payment_status=repo.COMPLETED
-            )
+            with _processing(consumed):
+                await repo.set_payment_state(
+                    conn, data.claim_id, status="paid", payment_status=repo.COMPLETED
+                )
+                log.info("claim %s paid", data.claim_id)
             outcomes.append("completed")
         else:
             failing.append((consumed, data, row.net_fee))
@@ -87,6 +90,18 @@ async def apply_payment_results(
     if failing:
         await _compensate(conn, settings, failing)
     return outcomes
+
+
+def _processing(consumed: ConsumedEvent) -> AbstractContextManager[Span]:
+    """The consumer span of one payment result: a child of the payments system's message."""
+    return tracer.start_as_current_span(
+        f"{consumed.topic} process",
+        context=consumed.parent,
+        kind=SpanKind.CONSUMER,
+        attributes=messaging_attributes(
+            consumed.topic, "process", key=consumed.key, partition=consumed.partition
+        ),
+    )
 
 
 def _data(consumed: ConsumedEvent) -> PaymentCompletedV1 | PaymentFailedV1:
@@ -119,14 +134,8 @@ async def _compensate(
         await repo.set_payment_state(
             conn, data.claim_id, status="payment_failed", payment_status=repo.FAILED, reason=reason
         )
-        with tracer.start_as_current_span(
-            f"{consumed.topic} process",
-            context=consumed.parent,
-            kind=SpanKind.CONSUMER,
-            attributes=messaging_attributes(
-                consumed.topic, "process", key=consumed.key, partition=consumed.partition
-            ),
-        ) as span:
+        with _processing(consumed) as span:
+            log.info("claim %s payment failed; compensating", data.claim_id)
             key = str(data.claim_id)
             event = new_event(
                 messages.SOURCE,

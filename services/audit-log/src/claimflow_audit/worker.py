@@ -8,6 +8,7 @@ chain's writer lock, batch by batch (see adapters/store.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -69,6 +70,7 @@ PLANS_TOPIC_CONFIG = {
     "delete.retention.ms": "86400000",
 }
 
+log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
@@ -100,7 +102,9 @@ def audit_handler(engine: AsyncEngine) -> RecordBatchHandler:
                 f"{c.topic} process",
                 context=c.parent,
                 kind=SpanKind.CONSUMER,
-                attributes=messaging_attributes(c.topic, "process", partition=c.partition),
+                attributes=messaging_attributes(
+                    c.topic, "process", key=c.key, partition=c.partition
+                ),
             )
             for c in batch
         ]
@@ -116,6 +120,10 @@ def audit_handler(engine: AsyncEngine) -> RecordBatchHandler:
         finally:
             for span in spans:
                 span.end()
+        for span, consumed, entry in zip(spans, batch, entries, strict=True):
+            # Under each record's span, so the line carries that claim's trace id.
+            with trace.use_span(span):
+                log.info("audited %s of %s from %s", entry.event_id, entry.subject, consumed.topic)
         APPEND_DURATION.observe(time.perf_counter() - started)
         APPEND_BATCH_SIZE.observe(len(appended.records))
         origin = {e.event_id: (_kind(c), c.topic) for c, e in zip(batch, entries, strict=True)}

@@ -4,6 +4,7 @@ idempotent response, so a claim is never stored without its event or acknowledge
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from claimflow_shared.events import ClaimLineV1, ClaimSubmittedV1, ClaimTotalsV1
 from claimflow_shared.outbox.writer import PendingEvent, outbox_rows
 from claimflow_shared.settings import ServiceSettings
 from claimflow_shared.web.problems import FieldError, ProblemError
+
+log = logging.getLogger(__name__)
 
 SOURCE = "/claimflow/intake"
 
@@ -149,6 +152,9 @@ async def accept_claims(
                 conn, principal, idempotency_key, 202, body, location
             )
     CLAIMS_ACCEPTED.labels("csv" if as_import else "json").inc(len(new_claims))
+    # Inside the request's span: the line carries the claim's trace id. Ids only, no PHI.
+    for new in new_claims:
+        log.info("claim %s accepted with %d line(s)", new.id, len(new.claim.lines))
     return Accepted(body, location)
 
 

@@ -6,6 +6,7 @@ Runs as its own process (and Deployment), serving only health and metrics over H
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +39,7 @@ from claimflow_shared.web.health import ReadinessCheck
 # Processed-event ids are recorded under this name, whatever the Kafka consumer group is.
 PROCESSED_AS = "claimflow-intake"
 
+log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 STATUS_CHANGES = Counter(
@@ -80,6 +82,7 @@ async def _apply(conn: AsyncConnection, consumed: ConsumedEvent) -> None:
     if not await repository.advance_status(conn, claim_id, status):
         raise UnprocessableEvent(consumed, "event names a claim intake does not hold")
     STATUS_CHANGES.labels(status).inc()
+    log.info("claim %s: %s applied", claim_id, status)
 
 
 def status_handler(engine: AsyncEngine) -> Any:

@@ -18,6 +18,8 @@ from .schemas import AuditEventOut, ChainHeadOut, ClaimTimeline, VerifyReport
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 DEFAULT_PAGE = 500
+# Sequence numbers are PostgreSQL bigints: a larger bound would fail in the database (a 500).
+MAX_SEQ = 2**63 - 1
 VERIFY_RETRY_AFTER_SECONDS = 30
 
 
@@ -77,9 +79,10 @@ async def verify(
     engine: EngineDep,
     settings: SettingsDep,
     slots: VerifySlotsDep,
-    from_seq: Annotated[int, Query(ge=1, description="first record to check")] = 1,
+    from_seq: Annotated[int, Query(ge=1, le=MAX_SEQ, description="first record to check")] = 1,
     to_seq: Annotated[
-        int | None, Query(ge=1, description="last record to check (the current head)")
+        int | None,
+        Query(ge=1, le=MAX_SEQ, description="last record to check (the current head)"),
     ] = None,
 ) -> VerifyReport:
     """Recompute every record's hash from its contents and its link to the one before, and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from opentelemetry import propagate
 from opentelemetry.context import Context
@@ -27,12 +28,21 @@ def extract_context(carrier: Mapping[str, str]) -> Context:
 
 
 def messaging_attributes(
-    topic: str, operation: str, *, key: str | None = None, partition: int | None = None
+    topic: str,
+    operation: Literal["send", "process"],
+    *,
+    key: str | None = None,
+    partition: int | None = None,
 ) -> dict[str, str | int]:
+    """Attributes of a producer ("send") or consumer ("process") span. The key is a claim or
+    plan id, never PHI; payloads and their fields are never attributes."""
     attributes: dict[str, str | int] = {
         "messaging.system": "kafka",
         "messaging.destination.name": topic,
+        # For Kafka the system-specific names are the generic ones: producers send, consumers
+        # process (semantic conventions 1.27+; "publish" is deprecated).
         "messaging.operation.type": operation,
+        "messaging.operation.name": operation,
     }
     if key is not None:
         attributes["messaging.kafka.message.key"] = key

@@ -130,7 +130,7 @@ class OutboxRelay:
                 f"{row.topic} publish",
                 context=extract_context(row.headers),
                 kind=SpanKind.PRODUCER,
-                attributes=messaging_attributes(row.topic, "publish", key=row.key),
+                attributes=messaging_attributes(row.topic, "send", key=row.key),
             )
             spans.append(span)
             headers = inject_headers(trace.set_span_in_context(span))
