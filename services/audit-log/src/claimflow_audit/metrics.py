@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import Counter, Gauge, Histogram
 
 RECORDS_APPENDED = Counter(
@@ -38,6 +40,22 @@ CHAIN_VALID = Gauge(
     "claimflow_audit_chain_valid",
     "1 when this process's last full verification found the chain intact, 0 when it did not",
 )
+# NaN until this process has verified: a fresh process must not read as a broken chain (the
+# alert is `min(...) == 0`, and min ignores NaN while any process has a verdict).
+CHAIN_VALID.set(math.nan)
+CHAIN_VERIFIED_SEQ = Gauge(
+    "claimflow_audit_chain_verified_seq",
+    "Highest seq up to which the worker's scheduled verification found the chain intact",
+)
+CHAIN_VERIFIED_SEQ.set(math.nan)
+VERIFY_RUNS = Counter(
+    "claimflow_audit_verify_runs_total",
+    "Scheduled verification runs of the worker, by result: ok, broken, error (not finished)",
+    ["result"],
+)
+for _result in ("ok", "broken", "error"):
+    # Every series from the start, so increase() sees a run's first occurrence.
+    VERIFY_RUNS.labels(_result)
 LAST_CHECKPOINT = Gauge(
     "claimflow_audit_last_checkpoint_timestamp_seconds",
     "Unix time of the last checkpoint this process appended",

@@ -41,6 +41,13 @@ class AuditSettings(ServiceSettings):
     # records arrived since the last one.
     checkpoint_interval_seconds: float = Field(default=300.0, gt=0)
 
+    # The worker re-verifies the chain this often, incrementally (only records added since
+    # its last run); 0 turns the scheduled verification off.
+    audit_verify_interval_seconds: float = Field(default=300.0, ge=0)
+    # ... and re-walks it all from seq 1 this often (and at start), which is what catches a
+    # record changed after it was verified; 0: only at start.
+    audit_full_verify_interval_seconds: float = Field(default=86400.0, ge=0)
+
     verify_chunk_size: int = Field(default=5000, ge=1, le=100_000)
     # A full verify reads the whole table; more than this many at once per process answer 429.
     verify_max_concurrent: int = Field(default=1, ge=1)

@@ -32,17 +32,25 @@ def _walk_chunk(walk: ChainWalk, chunk: list[AuditRecord]) -> bool:
 
 
 async def verify_chain(
-    engine: AsyncEngine, *, from_seq: int = 1, to_seq: int | None = None, chunk_size: int = 5000
+    engine: AsyncEngine,
+    *,
+    from_seq: int = 1,
+    to_seq: int | None = None,
+    chunk_size: int = 5000,
+    anchor: str | None = None,
 ) -> Verification:
     """Re-walk records from_seq..to_seq (to the head as it is now when to_seq is None).
 
     A to_seq past the head reports the missing tail as a gap: that is how a checkpoint or an
-    export's last seq proves records were not cut off the end.
+    export's last seq proves records were not cut off the end. `anchor` is the hash record
+    from_seq must link to when the caller knows it (a hash it verified before); by default
+    it is read from the database.
     """
     started = time.perf_counter()
     async with engine.connect() as conn:
         last = to_seq if to_seq is not None else (await store.chain_head(conn)).seq
-        anchor = GENESIS_HASH if from_seq == 1 else await store.hash_at(conn, from_seq - 1)
+        if anchor is None:
+            anchor = GENESIS_HASH if from_seq == 1 else await store.hash_at(conn, from_seq - 1)
         walk = ChainWalk(from_seq, anchor)
         async for chunk in store.records_between(conn, from_seq, last, chunk_size):
             # Hashing a chunk is CPU work; off the event loop, the API keeps answering.

@@ -8,6 +8,7 @@ chain's writer lock, batch by batch (see adapters/store.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -31,6 +32,7 @@ from claimflow_audit.metrics import (
     DUPLICATES_SKIPPED,
     RECORDS_APPENDED,
 )
+from claimflow_audit.scheduled_verify import ScheduledVerifier
 from claimflow_audit.settings import AuditSettings
 from claimflow_shared.db import ping
 from claimflow_shared.events import Topics
@@ -136,6 +138,32 @@ def audit_handler(engine: AsyncEngine) -> RecordBatchHandler:
     return handle
 
 
+def _start_verifier(
+    settings: AuditSettings,
+) -> tuple[ScheduledVerifier, asyncio.Task[None], AsyncEngine] | None:
+    """The scheduled chain verification, on its own connection: a long walk never holds one
+    the consumer needs (reads take no lock that an append waits for)."""
+    if settings.audit_verify_interval_seconds <= 0:
+        return None
+    engine = create_engine(settings, single_connection=True, role="verifier")
+    verifier = ScheduledVerifier(
+        engine,
+        interval=settings.audit_verify_interval_seconds,
+        full_interval=settings.audit_full_verify_interval_seconds,
+        chunk_size=settings.verify_chunk_size,
+    )
+    return verifier, asyncio.create_task(verifier.run(), name="audit-verify"), engine
+
+
+async def _stop_verifier(task: asyncio.Task[None], engine: AsyncEngine) -> None:
+    # Cancelled, not awaited to the end: a full walk of a long chain must not hold up a
+    # shutdown; it is a read, so stopping mid-way leaves nothing behind.
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await engine.dispose()
+
+
 def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
     configure_logging(settings.service_name + "-worker", settings.log_level)
@@ -166,12 +194,16 @@ def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
         checkpointer = Checkpointer(engine, settings.checkpoint_interval_seconds)
         stop = asyncio.Event()
         checkpoints = asyncio.create_task(checkpointer.run(stop), name="audit-checkpoints")
+        verifying = _start_verifier(settings)
         consumer.start()
         state.update(engine=engine, consumer=consumer, checkpointer=checkpointer)
+        app.state.chain_verifier = verifying[0] if verifying is not None else None
         try:
             yield
         finally:
             stop.set()
+            if verifying is not None:
+                await _stop_verifier(*verifying[1:])
             await consumer.stop()
             await checkpoints
             await asyncio.to_thread(publisher.close)

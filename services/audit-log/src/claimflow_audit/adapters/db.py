@@ -15,15 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from claimflow_shared.settings import ServiceSettings
 
 
-def create_engine(settings: ServiceSettings) -> AsyncEngine:
+def create_engine(
+    settings: ServiceSettings, *, single_connection: bool = False, role: str = ""
+) -> AsyncEngine:
+    """single_connection: a pool of one, for a background task that must never take the
+    connections the request or consumer path needs; role names it in pg_stat_activity."""
     return create_async_engine(
         settings.database_url.get_secret_value(),
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
+        pool_size=1 if single_connection else settings.database_pool_size,
+        max_overflow=0 if single_connection else settings.database_max_overflow,
         pool_pre_ping=settings.database_pre_ping,
         connect_args={
             "server_settings": {
-                "application_name": settings.service_name,
+                "application_name": "-".join(filter(None, (settings.service_name, role))),
                 "plan_cache_mode": "force_custom_plan",
             }
         },
