@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help venv run test test-unit lint fmt bench constraints schemas clean
+.PHONY: help venv run test test-unit lint fmt bench constraints schemas clean charts images dev
 
 help:
 	@echo "make run          start PostgreSQL, Kafka and every service locally, with sample data"
@@ -13,6 +13,9 @@ help:
 	@echo "make bench        run the benchmarks under bench/"
 	@echo "make schemas      regenerate the event JSON Schemas under schemas/"
 	@echo "make constraints  re-pin constraints.txt with uv pip compile"
+	@echo "make charts       regenerate the charts' values schemas, lint and render every chart"
+	@echo "make images       build every service image with skaffold (needs Docker)"
+	@echo "make dev          skaffold dev: build, deploy the umbrella chart, watch (needs a cluster)"
 
 venv:
 	@scripts/bootstrap.sh
@@ -55,3 +58,24 @@ constraints:
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache
+
+# The charts, with the project's own helm (built from Go modules on first use).
+HELM := $(PY) -m claimflow_devstack.kube helm
+CHART_NAMES := intake adjudication audit-log operator claimflow
+charts: venv
+	$(PY) charts/values_schema.py
+	@for chart in $(CHART_NAMES); do \
+	  $(HELM) dependency update --skip-refresh charts/$$chart >/dev/null || exit 1; \
+	  for values in charts/$$chart/ci/*-values.yaml; do \
+	    $(HELM) lint --strict --quiet charts/$$chart -f $$values || exit 1; \
+	    $(HELM) template cf charts/$$chart -f $$values >/dev/null || exit 1; \
+	  done; \
+	done
+	@echo "every chart lints and renders with every ci/*-values.yaml"
+
+# Images and the dev loop need Docker and skaffold; SKAFFOLD_ARGS e.g. "-p local,observability".
+images:
+	skaffold build $(SKAFFOLD_ARGS)
+
+dev:
+	skaffold dev $(SKAFFOLD_ARGS)
