@@ -63,7 +63,7 @@ from claimflow_shared.settings import ServiceSettings
 SERVICE = "adjudication"
 CLI = "claimflow_adjudication.cli"
 PREFIX = "bench."
-PLANS_DIR = Path(__file__).resolve().parents[1] / "services" / "adjudication" / "plans"
+PLANS_DIR = Path(__file__).resolve().parents[1] / "k8s" / "examples" / "benefitplans"
 TARGET_CLAIMS_PER_S = 500.0
 TARGET_TOP10_P99 = 0.005
 CODES = ("D0120", "D0210", "D1110", "D2391", "D2740", "D4341", "D4346", "D7140", "D8080")

@@ -1,6 +1,6 @@
 """Entry points: `python -m claimflow_adjudication.cli COMMAND`.
 
-Commands: api, worker, migrate, publish-plans [DIR], withdraw-plan PLAN_ID.
+Commands: api, worker, migrate, publish-plans [DIR], withdraw-plan [NAMESPACE/]NAME.
 
 publish-plans puts BenefitPlan YAML files on the compacted plans topic, as the operator does
 for BenefitPlan custom resources; withdraw-plan writes a plan's tombstone.
@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from claimflow_adjudication.adapters.plans import PlanFileError, load_plan_documents
 from claimflow_adjudication.messages import SOURCE
-from claimflow_adjudication.plan_feed import ensure_plans_topic, plans_topic, write_tombstone
+from claimflow_adjudication.plan_feed import write_tombstone
 from claimflow_adjudication.settings import AdjudicationSettings
-from claimflow_shared.events import PlanPublishedV1, new_event
-from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.migrate import upgrade
+from claimflow_shared.plans import (
+    PlanFileError,
+    ensure_plans_topic,
+    plan_key,
+    plans_topic,
+    publish_plan_files,
+    split_key,
+)
 from claimflow_shared.serve import serve
 
 MIGRATIONS = "claimflow_adjudication:migrations"
@@ -44,33 +48,6 @@ def migrate() -> None:
     upgrade(MIGRATIONS, settings.database_url.get_secret_value())
 
 
-def plan_messages(settings: AdjudicationSettings, directory: Path) -> list[OutgoingMessage]:
-    topic = plans_topic(settings)
-    now = datetime.now(UTC)
-    messages = []
-    for document in load_plan_documents(directory):
-        data = PlanPublishedV1(
-            plan_id=document.metadata.name,
-            generation=document.metadata.generation,
-            spec=document.spec,
-            published_at=now,
-        )
-        event = new_event(SOURCE, data, subject=data.plan_id)
-        messages.append(OutgoingMessage(topic, data.plan_id, event.to_json()))
-    return messages
-
-
-def _publish(settings: AdjudicationSettings, messages: list[OutgoingMessage]) -> None:
-    import asyncio  # noqa: PLC0415 - only these commands need an event loop
-
-    asyncio.run(ensure_plans_topic(settings))
-    publisher = Publisher(settings)
-    try:
-        publisher.publish(messages)
-    finally:
-        publisher.close()
-
-
 def publish_plans(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="publish-plans")
     parser.add_argument("directory", type=Path, nargs="?", help="defaults to CLAIMFLOW_PLANS_DIR")
@@ -80,27 +57,24 @@ def publish_plans(argv: list[str]) -> int:
     if directory is None:
         parser.error("name a directory or set CLAIMFLOW_PLANS_DIR")
     try:
-        messages = plan_messages(settings, directory)
+        keys = publish_plan_files(settings, directory, SOURCE)
     except PlanFileError as exc:
         print(f"publish-plans: {exc}", file=sys.stderr)  # noqa: T201
         return 1
-    _publish(settings, messages)
-    for message in messages:
-        print(f"published plan {message.key} to {message.topic}")  # noqa: T201
+    for key in keys:
+        print(f"published plan {key} to {plans_topic(settings)}")  # noqa: T201
     return 0
 
 
 def withdraw_plan(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="withdraw-plan")
-    parser.add_argument("plan_id")
+    parser.add_argument("plan", help="NAMESPACE/NAME, or NAME in the default namespace")
     args = parser.parse_args(argv)
     settings = AdjudicationSettings()
-    # A null value is the tombstone: compaction then drops the key for good.
-    import asyncio  # noqa: PLC0415
-
-    asyncio.run(ensure_plans_topic(settings))
-    write_tombstone(settings, plans_topic(settings), args.plan_id)
-    print(f"withdrew plan {args.plan_id}")  # noqa: T201
+    key = plan_key(*split_key(args.plan))
+    ensure_plans_topic(settings)
+    write_tombstone(settings, key)
+    print(f"withdrew plan {key}")  # noqa: T201
     return 0
 
 
@@ -117,7 +91,7 @@ def main() -> None:
         sys.exit(TOOLS[command](sys.argv[2:]))
     sys.exit(
         "usage: python -m claimflow_adjudication.cli "
-        f"{{{'|'.join(COMMANDS)}}} | publish-plans [DIR] | withdraw-plan PLAN_ID"
+        f"{{{'|'.join(COMMANDS)}}} | publish-plans [DIR] | withdraw-plan [NAMESPACE/]NAME"
     )
 
 

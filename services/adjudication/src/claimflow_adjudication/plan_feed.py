@@ -5,43 +5,31 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kafka import KafkaProducer
-
 from claimflow_adjudication.adapters.plans import PlanRegistry, load_plan_dir
 from claimflow_adjudication.settings import AdjudicationSettings
-from claimflow_shared.events import Topics
-from claimflow_shared.kafka.admin import ensure_topics
 from claimflow_shared.kafka.compacted import CompactedTopicReader
-from claimflow_shared.kafka.producer import SEND_TIMEOUT_SECONDS, producer_config
+from claimflow_shared.plans import PlanWriter
+from claimflow_shared.plans import ensure_plans_topic as _ensure_plans_topic
+from claimflow_shared.plans import plans_topic as _plans_topic
 
 log = logging.getLogger(__name__)
 
-# Compaction keeps the latest plan per key; tombstones linger a day so every reader sees them.
-PLANS_TOPIC_CONFIG = {
-    "cleanup.policy": "compact",
-    "min.compaction.lag.ms": "0",
-    "delete.retention.ms": "86400000",
-}
-
 
 def plans_topic(settings: AdjudicationSettings) -> str:
-    return settings.topic(Topics.PLANS)
+    return _plans_topic(settings)
 
 
 async def ensure_plans_topic(settings: AdjudicationSettings) -> None:
-    topic = plans_topic(settings)
-    await asyncio.to_thread(
-        ensure_topics, settings, [topic], partitions=1, configs={topic: PLANS_TOPIC_CONFIG}
-    )
+    await asyncio.to_thread(_ensure_plans_topic, settings)
 
 
-def write_tombstone(settings: AdjudicationSettings, topic: str, key: str) -> None:
-    """A null value under `key`: readers drop the key, and compaction later removes it."""
-    producer = KafkaProducer(**producer_config(settings))
+def write_tombstone(settings: AdjudicationSettings, key: str) -> None:
+    """Withdraw the plan under `key` (`namespace/name`)."""
+    writer = PlanWriter(settings)
     try:
-        producer.send(topic, key=key.encode(), value=None).get(timeout=SEND_TIMEOUT_SECONDS)
+        writer.withdraw(key)
     finally:
-        producer.close(timeout=5)
+        writer.close()
 
 
 class PlanFeed:

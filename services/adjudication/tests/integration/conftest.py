@@ -36,7 +36,7 @@ from claimflow_shared.events import (
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.migrate import upgrade
 
-PLANS_DIR = Path(__file__).parents[2] / "plans"
+PLANS_DIR = Path(__file__).parents[4] / "k8s" / "examples" / "benefitplans"
 READER_KEY = "test-reader-key"
 SUBMITTER_KEY = "test-submitter-key"
 D = Decimal

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from claimflow_adjudication.cli import plan_messages
 from claimflow_adjudication.plan_feed import plans_topic, write_tombstone
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_devstack.testing import eventually
 from claimflow_shared.events import BenefitPlanSpecV1, PlanPublishedV1, new_event
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
+from claimflow_shared.plans import publish_plan_files
 
 from .conftest import PLANS_DIR, auth, claim_line, claim_status, publish_events, submitted
 
@@ -40,8 +40,8 @@ def grp_1000_generation_2(settings: AdjudicationSettings) -> OutgoingMessage:
     data = PlanPublishedV1(
         plan_id="grp-1000", generation=2, spec=spec, published_at=datetime.now(UTC)
     )
-    event = new_event("/claimflow/operator", data, subject="grp-1000")
-    return OutgoingMessage(plans_topic(settings), "grp-1000", event.to_json())
+    event = new_event("/claimflow/operator", data, subject="default/grp-1000")
+    return OutgoingMessage(plans_topic(settings), "default/grp-1000", event.to_json())
 
 
 async def _adjudicated(engine: AsyncEngine, claim_id: uuid.UUID) -> bool:
@@ -86,7 +86,7 @@ async def test_a_new_plan_generation_applies_from_the_next_claim_on(
     # The earlier result keeps the generation it was decided under.
     assert await _plan_of(engine, before.data.claim_id) == ("grp-1000", 1, 60)
 
-    await asyncio.to_thread(write_tombstone, settings, plans_topic(settings), "grp-1000")
+    await asyncio.to_thread(write_tombstone, settings, "default/grp-1000")
     await eventually(lambda: _worker_has_generation(worker, 1))
     withdrawn = submitted(claim_line(quadrant="LL"))
     await publish_events(settings, withdrawn)
@@ -102,9 +102,8 @@ async def _worker_has_generation(worker: Any, generation: int) -> bool:
 async def test_publish_plans_puts_the_shipped_files_on_the_topic(
     settings: AdjudicationSettings, client: httpx.AsyncClient
 ) -> None:
-    messages = plan_messages(settings, PLANS_DIR)
-    assert sorted(m.key or "" for m in messages) == ["grp-1000", "premium", "standard"]
-    await asyncio.to_thread(_send, settings, messages)
+    keys = await asyncio.to_thread(publish_plan_files, settings, PLANS_DIR, "/test")
+    assert sorted(keys) == ["default/grp-1000", "default/premium", "default/standard"]
 
     async def all_from_topic() -> bool:
         plans = (await client.get("/v1/plans", headers=auth())).json()["plans"]
@@ -138,7 +137,9 @@ async def test_a_claim_no_plan_covers_waits_for_a_plan_and_is_never_guessed(
         await asyncio.sleep(3)
         assert await claim_status(engine, orphan.data.claim_id) is None
         # The operator publishes a default plan: the waiting claim goes through under it.
-        standard = [m for m in plan_messages(narrow, PLANS_DIR) if m.key == "standard"]
-        await asyncio.to_thread(_send, narrow, standard)
+        only_standard = tmp_path / "standard"
+        only_standard.mkdir()
+        (only_standard / "s.yaml").write_text((PLANS_DIR / "standard.yaml").read_text())
+        await asyncio.to_thread(publish_plan_files, narrow, only_standard, "/test")
         await eventually(lambda: _adjudicated(engine, orphan.data.claim_id))
         assert (await _plan_of(engine, orphan.data.claim_id))[:2] == ("standard", 1)

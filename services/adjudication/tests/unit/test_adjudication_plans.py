@@ -19,7 +19,7 @@ from claimflow_shared.events import BenefitPlanSpecV1, PlanPublishedV1, new_even
 
 from .builders import D, plan
 
-PLANS_DIR = Path(__file__).parents[2] / "plans"
+PLANS_DIR = Path(__file__).parents[4] / "k8s" / "examples" / "benefitplans"
 
 
 @pytest.mark.parametrize(
@@ -117,10 +117,11 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 GOOD = """
-apiVersion: claimflow.dev/v1
+apiVersion: claimflow.io/v1
 kind: BenefitPlan
 metadata: {name: one}
 spec:
+  groups: [GRP-1]
   coveredCategories: [basic]
   coinsurance: {basic: 80}
 """
@@ -147,12 +148,16 @@ def test_broken_yaml_and_missing_directories_are_reported(tmp_path: Path) -> Non
         load_plan_documents(tmp_path / "missing")
 
 
-def _published(plan_id: str, generation: int, percent: int) -> bytes:
+def _published(plan_id: str, generation: int, percent: int, namespace: str = "default") -> bytes:
     spec = BenefitPlanSpecV1.model_validate(
         {"coveredCategories": ["basic"], "coinsurance": {"basic": percent}, "default": True}
     )
     data = PlanPublishedV1(
-        plan_id=plan_id, generation=generation, spec=spec, published_at=datetime.now(UTC)
+        plan_id=plan_id,
+        namespace=namespace,
+        generation=generation,
+        spec=spec,
+        published_at=datetime.now(UTC),
     )
     return new_event("/test", data, subject=plan_id).to_json()
 
@@ -160,21 +165,30 @@ def _published(plan_id: str, generation: int, percent: int) -> bytes:
 def test_topic_plans_overlay_file_plans_and_tombstones_restore_them(tmp_path: Path) -> None:
     registry = PlanRegistry(load_plan_dir(_write(tmp_path, "a.yaml", GOOD)))
     before = registry.book()
-    registry.on_topic_change("one", _published("one", 7, 50))
+    registry.on_topic_change("default/one", _published("one", 7, 50))
     assert before.get("one").version == 1  # type: ignore[union-attr]  # snapshots never change
     current = registry.book().get("one")
     assert current is not None
     assert (current.version, current.coinsurance[Category.BASIC]) == (7, D(50))
     assert [e.source for e in registry.entries()] == ["topic"]
-    registry.on_topic_change("one", None)
+    registry.on_topic_change("default/one", None)
     assert registry.book().get("one").version == 1  # type: ignore[union-attr]
     assert [e.source for e in registry.entries()] == ["file"]
 
 
 def test_bad_topic_messages_are_skipped_and_change_nothing() -> None:
     registry = PlanRegistry()
-    registry.on_topic_change("one", b"not json")
-    registry.on_topic_change("two", _published("one", 1, 80))  # key and plan id disagree
+    registry.on_topic_change("default/one", b"not json")
+    registry.on_topic_change("default/two", _published("one", 1, 80))  # key and plan disagree
+    registry.on_topic_change("one", _published("one", 1, 80))  # a key without the namespace
     assert len(registry.book()) == 0
-    registry.on_topic_change("one", _published("one", 1, 80))
+    registry.on_topic_change("default/one", _published("one", 1, 80))
     assert registry.book().default is not None
+
+
+def test_a_plan_id_held_in_another_namespace_is_refused() -> None:
+    registry = PlanRegistry()
+    registry.on_topic_change("default/one", _published("one", 1, 80))
+    registry.on_topic_change("team-b/one", _published("one", 2, 50, namespace="team-b"))
+    assert [e.key for e in registry.entries()] == ["default/one"]
+    assert registry.book().get("one").version == 1  # type: ignore[union-attr]

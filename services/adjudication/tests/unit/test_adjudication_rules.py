@@ -48,7 +48,10 @@ def test_claim_1234_net_fees_and_results_under_the_grp_1000_plan() -> None:
 
     from claimflow_adjudication.adapters.plans import load_plan_dir  # noqa: PLC0415
 
-    plans = {e.plan.plan_id: e.plan for e in load_plan_dir(Path(__file__).parents[2] / "plans")}
+    plans = {
+        e.plan.plan_id: e.plan
+        for e in load_plan_dir(Path(__file__).parents[4] / "k8s" / "examples" / "benefitplans")
+    }
     day = date(2018, 3, 28)
     c = claim(
         line(

@@ -38,7 +38,7 @@ from claimflow_shared.settings import ApiKey
 from ..conftest import AUDITOR_KEY
 
 SUBMITTER_KEY = "e2e-submitter-key"
-PLANS = Path(__file__).parents[3] / "adjudication" / "plans"
+PLANS = Path(__file__).parents[4] / "k8s" / "examples" / "benefitplans"
 
 
 @dataclass

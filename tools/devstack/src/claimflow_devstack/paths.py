@@ -20,6 +20,11 @@ def repo_root() -> Path:
     raise RuntimeError(f"no {_ROOT_MARKER} above {here}: is claimflow_devstack installed editable?")
 
 
+def example_plans_dir() -> Path:
+    """The example BenefitPlan custom resources: `make run` publishes them, tests load them."""
+    return repo_root() / "k8s" / "examples" / "benefitplans"
+
+
 def _dir_from_env(var: str, default: Path) -> Path:
     value = os.environ.get(var)
     return Path(value).resolve() if value else default

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from claimflow_devstack.errors import DevstackError
-from claimflow_devstack.paths import repo_root
 
 # (base_url, api_key, repo_root) -> None; prints what it loaded.
 LoadSample = Callable[[str, str, Path], None]
@@ -95,11 +94,6 @@ def _adjudication_cli(command: str) -> list[str]:
     return [sys.executable, "-m", "claimflow_adjudication.cli", command]
 
 
-def _adjudication_env() -> dict[str, str]:
-    # The BenefitPlan YAML the repo ships; the operator will publish the same to the topic.
-    return {"CLAIMFLOW_PLANS_DIR": str(repo_root() / "services" / "adjudication" / "plans")}
-
-
 SERVICES: list[ServiceSpec] = [
     ServiceSpec(
         name="intake",
@@ -121,7 +115,8 @@ SERVICES: list[ServiceSpec] = [
             # payments is an external system; this stand-in answers its topic contract.
             "payments-fake": [sys.executable, "-m", "claimflow_devstack.fake_payments"],
         },
-        env=_adjudication_env,
+        # No CLAIMFLOW_PLANS_DIR: the stack publishes the example BenefitPlans to the plans
+        # topic before the services start, as the operator does in a cluster.
         worker_port=9081,
     ),
     ServiceSpec(

@@ -11,13 +11,16 @@ from pathlib import Path
 from claimflow_devstack import processes
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.kafka import KafkaBroker
-from claimflow_devstack.paths import logs_dir, state_dir
+from claimflow_devstack.paths import example_plans_dir, logs_dir, state_dir
 from claimflow_devstack.postgres import PostgresServer
 from claimflow_devstack.services import ServiceSpec
+from claimflow_shared.plans import PlanFileError, plans_topic, publish_plan_files
+from claimflow_shared.settings import ServiceSettings
 
 READY_TIMEOUT = 60.0
 MIGRATE_TIMEOUT = 300.0
 _DEV_ROLES = ["submitter", "reader", "auditor"]
+PLANS_SOURCE = "/claimflow/devstack"
 
 
 def _port_from_env(var: str, default: int) -> int:
@@ -92,6 +95,7 @@ class LocalStack:
         self.kafka = KafkaBroker.start(
             state_dir() / "kafka", kafka_port, log_path=logs / "kafka.log"
         )
+        self._publish_plans()
         for spec in self.services:
             self._start_service(spec)
         # Every service boots in parallel; sample data waits until all are ready
@@ -101,6 +105,21 @@ class LocalStack:
         for spec in self.services:
             if spec.load_sample is not None:
                 spec.load_sample(spec.base_url, self.key, self.repo)
+
+    def _publish_plans(self) -> None:
+        """The example BenefitPlan resources onto the compacted plans topic, as the operator
+        publishes them from a cluster: adjudication reads plans only from there."""
+        assert self.kafka is not None
+        settings = ServiceSettings(
+            service_name="devstack", kafka_bootstrap_servers=self.kafka.bootstrap_servers
+        )
+        directory = example_plans_dir()
+        try:
+            keys = publish_plan_files(settings, directory, PLANS_SOURCE)
+        except PlanFileError as exc:
+            raise DevstackError(f"example plans: {exc}") from None
+        topic = plans_topic(settings)
+        print(f"plans: {', '.join(keys)} from {_shown(directory)} on {topic}", flush=True)  # noqa: T201
 
     def _start_service(self, spec: ServiceSpec) -> None:
         assert self.postgres is not None

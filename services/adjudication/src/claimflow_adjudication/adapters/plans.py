@@ -1,8 +1,9 @@
 """Where plans come from: BenefitPlan YAML files and the compacted `claimflow.plans` topic.
 
-Both carry the same spec (the BenefitPlan custom resource's), so a file under plans/ is what
-the operator publishes for a CR. Topic plans overlay file plans with the same id; a tombstone
-withdraws the topic's plan and the file's (if any) applies again.
+Both carry the BenefitPlan custom resource (claimflow_shared.plans): a file is what the
+operator publishes for the same resource. Both are keyed `namespace/name`; topic plans overlay
+file plans with the same key, and a tombstone withdraws the topic's plan so the file's (if
+any) applies again.
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from prometheus_client import Counter, Gauge
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from claimflow_adjudication.domain import Category, FrequencyLimit, Plan, PlanBook
 from claimflow_shared.events import BenefitPlanSpecV1, EventDecodeError, PlanPublishedV1
 from claimflow_shared.events.envelope import decode_event
 from claimflow_shared.money import CENT
+from claimflow_shared.plans import (
+    DEFAULT_NAMESPACE,
+    PlanFileError,
+    load_plan_documents,
+    plan_key,
+)
+
+__all__ = ["PlanEntry", "PlanFileError", "PlanRegistry", "load_plan_dir", "to_domain"]
 
 log = logging.getLogger(__name__)
 
@@ -33,31 +40,9 @@ PLAN_UPDATES_REJECTED = Counter(
     "claimflow_plan_updates_rejected_total", "Plan messages that could not be applied"
 )
 
-API_VERSION = "claimflow.dev/v1"
-KIND = "BenefitPlan"
 EARLIEST = date(1900, 1, 1)
 
 Source = Literal["file", "topic"]
-
-
-class PlanFileError(ValueError):
-    """A plan file that cannot be used; the message names the file and what is wrong."""
-
-
-class _Metadata(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    generation: int = Field(default=1, ge=1)
-
-
-class BenefitPlanDocument(BaseModel):
-    """A BenefitPlan custom resource as written in YAML."""
-
-    model_config = ConfigDict(extra="ignore")
-    api_version: Literal["claimflow.dev/v1"] = Field(alias="apiVersion")
-    kind: Literal["BenefitPlan"]
-    metadata: _Metadata
-    spec: BenefitPlanSpecV1
 
 
 def to_domain(plan_id: str, generation: int, spec: BenefitPlanSpecV1) -> Plan:
@@ -91,39 +76,23 @@ class PlanEntry:
     spec: BenefitPlanSpecV1
     source: Source
     loaded_at: datetime
+    namespace: str = DEFAULT_NAMESPACE
 
-
-def _documents(path: Path) -> Iterable[Any]:
-    try:
-        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except yaml.YAMLError as exc:
-        raise PlanFileError(f"{path.name}: not valid YAML ({type(exc).__name__})") from exc
-
-
-def load_plan_documents(directory: Path) -> list[BenefitPlanDocument]:
-    if not directory.is_dir():
-        raise PlanFileError(f"plans directory {directory} does not exist")
-    documents: list[BenefitPlanDocument] = []
-    seen: dict[str, str] = {}
-    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        for raw in _documents(path):
-            try:
-                document = BenefitPlanDocument.model_validate(raw)
-            except ValidationError as exc:
-                fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
-                raise PlanFileError(f"{path.name}: invalid at {', '.join(fields)}") from exc
-            name = document.metadata.name
-            if name in seen:
-                raise PlanFileError(f"{path.name}: plan {name!r} is also in {seen[name]}")
-            seen[name] = path.name
-            documents.append(document)
-    return documents
+    @property
+    def key(self) -> str:
+        return plan_key(self.namespace, self.plan.plan_id)
 
 
 def load_plan_dir(directory: Path) -> list[PlanEntry]:
     now = datetime.now(UTC)
     return [
-        PlanEntry(to_domain(d.metadata.name, d.metadata.generation, d.spec), d.spec, "file", now)
+        PlanEntry(
+            to_domain(d.metadata.name, d.metadata.generation, d.spec),
+            d.spec,
+            "file",
+            now,
+            d.metadata.namespace,
+        )
         for d in load_plan_documents(directory)
     ]
 
@@ -133,7 +102,8 @@ class PlanRegistry:
     is adjudicated against one consistent set even while an update arrives."""
 
     def __init__(self, file_plans: Iterable[PlanEntry] = ()) -> None:
-        self._files = {e.plan.plan_id: e for e in file_plans}
+        # Both keyed like the topic: namespace/name.
+        self._files = {e.key: e for e in file_plans}
         self._topic: dict[str, PlanEntry] = {}
         self._lock = threading.Lock()
         self._book = PlanBook([])
@@ -148,6 +118,8 @@ class PlanRegistry:
 
     def _rebuild(self) -> None:
         entries = self._files | self._topic
+        # Keyed by plan id from here on: plan ids are unique (apply_published sees to it).
+        self._entries = {e.plan.plan_id: e for e in entries.values()}
         book = PlanBook(e.plan for e in entries.values())
         if book.ambiguous_defaults:
             log.warning(
@@ -158,7 +130,7 @@ class PlanRegistry:
         PLAN_GENERATION.clear()
         for entry in entries.values():
             PLAN_GENERATION.labels(entry.plan.plan_id, entry.source).set(entry.plan.version)
-        self._entries, self._book = entries, book
+        self._book = book
 
     def apply_published(self, event: PlanPublishedV1) -> None:
         entry = PlanEntry(
@@ -166,17 +138,24 @@ class PlanRegistry:
             event.spec,
             "topic",
             datetime.now(UTC),
+            event.namespace,
         )
         with self._lock:
-            self._topic[event.plan_id] = entry
+            holder = self._entries.get(event.plan_id)
+            if holder is not None and holder.key != entry.key:
+                # Claims record plans by id: a second plan with the id would make them ambiguous.
+                PLAN_UPDATES_REJECTED.inc()
+                log.warning("plan %s rejected: %s has that plan id", entry.key, holder.key)
+                return
+            self._topic[entry.key] = entry
             self._rebuild()
-        log.info("plan %s generation %d applied", event.plan_id, event.generation)
+        log.info("plan %s generation %d applied", entry.key, event.generation)
 
-    def withdraw(self, plan_id: str) -> None:
+    def withdraw(self, key: str) -> None:
         with self._lock:
-            if self._topic.pop(plan_id, None) is not None:
+            if self._topic.pop(key, None) is not None:
                 self._rebuild()
-                log.info("plan %s withdrawn", plan_id)
+                log.info("plan %s withdrawn", key)
 
     def on_topic_change(self, key: str, value: bytes | None) -> None:
         """The CompactedTopicReader callback: one message of `claimflow.plans`."""
@@ -189,8 +168,9 @@ class PlanRegistry:
             PLAN_UPDATES_REJECTED.inc()
             log.warning("plan message under key %s rejected: %s", key, exc)
             return
-        if not isinstance(event.data, PlanPublishedV1) or event.data.plan_id != key:
+        data = event.data
+        if not isinstance(data, PlanPublishedV1) or plan_key(data.namespace, data.plan_id) != key:
             PLAN_UPDATES_REJECTED.inc()
             log.warning("plan message under key %s is not that plan's PlanPublishedV1", key)
             return
-        self.apply_published(event.data)
+        self.apply_published(data)

@@ -18,6 +18,7 @@ router = APIRouter(prefix="/v1/plans", tags=["plans"])
 def _out(entry: PlanEntry) -> PlanOut:
     return PlanOut(
         plan_id=entry.plan.plan_id,
+        namespace=entry.namespace,
         version=entry.plan.version,
         display_name=entry.plan.display_name,
         default=entry.plan.is_default,

@@ -26,7 +26,8 @@ class TopProviders(BaseModel):
 
 
 class PlanOut(BaseModel):
-    plan_id: str
+    plan_id: str = Field(description="the BenefitPlan's name; results record it")
+    namespace: str = Field(description="the BenefitPlan's namespace; key = namespace/plan_id")
     version: int = Field(description="the plan's generation; results record the one applied")
     display_name: str | None
     default: bool

@@ -195,12 +195,21 @@ class BenefitPlanSpecV1(PlanSpecData):
 
 
 class PlanPublishedV1(EventData):
-    """The current generation of a benefit plan; the compacted plans topic keys it by plan_id.
+    """The current generation of a BenefitPlan; the compacted plans topic keys it by
+    `namespace/plan_id`, the custom resource's namespace and name.
 
     A null value under the key (a tombstone) withdraws the plan.
     """
 
-    plan_id: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    plan_id: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="the BenefitPlan's name; claims record it",
+    )
+    namespace: str = Field(
+        default="default",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="the BenefitPlan's namespace",
+    )
     generation: int = Field(ge=1, description="increases with every change of the spec")
     spec: BenefitPlanSpecV1
     published_at: datetime
