@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,15 +38,20 @@ from claimflow_audit import worker as audit_worker
 from claimflow_audit.cli import migrate as migrate_audit
 from claimflow_audit.settings import AuditSettings
 from claimflow_devstack.paths import example_plans_dir
-from claimflow_devstack.testing import api_key, bearer, eventually, in_process, read_topic
+from claimflow_devstack.testing import (
+    api_key,
+    bearer,
+    claim_line,
+    eventually,
+    in_process,
+    read_topic,
+    submitted,
+)
 from claimflow_intake import worker as intake_worker
 from claimflow_intake.cli import MIGRATIONS as INTAKE_MIGRATIONS
 from claimflow_intake.main import create_app as create_intake_app
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.events import (
-    ClaimLineV1,
-    ClaimSubmittedV1,
-    ClaimTotalsV1,
     PaymentCompletedV1,
     Topics,
     new_event,
@@ -126,31 +131,6 @@ def _produce(bootstrap: str, records: Sequence[tuple[str, bytes | None]]) -> Non
         producer.close(5)
 
 
-def _submitted() -> Any:
-    line = ClaimLineV1(
-        line_no=1,
-        service_date=date(2018, 3, 28),
-        submitted_procedure="D2391",
-        quadrant=None,
-        plan_group="GRP-1000",
-        subscriber_number="3730189502",
-        provider_npi="1497775530",
-        provider_fees=D("100.00"),
-        allowed_fees=D("100.00"),
-        member_coinsurance=D("0.00"),
-        member_copay=D("0.00"),
-        net_fee=D("0.00"),
-    )
-    data = ClaimSubmittedV1(
-        claim_id=uuid.uuid4(),
-        submitted_at=datetime.now(UTC),
-        submitted_by="fuzzer",
-        lines=[line],
-        totals=ClaimTotalsV1(net_fee=D("0.00")),
-    )
-    return new_event("/claimflow/intake", data, subject=str(data.claim_id))
-
-
 def _topics(consumed: Sequence[str], prefix: str) -> dict[str, str]:
     return {t: TOPIC_TYPES[t.removeprefix(prefix)] for t in consumed}
 
@@ -225,7 +205,7 @@ async def adjudication(database_url: str, bootstrap: str, prefix: str) -> AsyncI
     async with worker.router.lifespan_context(worker):
 
         async def send_valid() -> Callable[[], Awaitable[bool]]:
-            event = _submitted()
+            event = submitted(claim_line())
             topic = settings.topic(Topics.CLAIMS_SUBMITTED)
             await asyncio.to_thread(_produce, bootstrap, [(topic, event.to_json())])
 
@@ -261,7 +241,7 @@ async def audit(database_url: str, bootstrap: str, prefix: str) -> AsyncIterator
         async with worker.router.lifespan_context(worker):
 
             async def send_valid() -> Callable[[], Awaitable[bool]]:
-                event = _submitted()
+                event = submitted(claim_line())
                 topic = settings.topic(Topics.CLAIMS_SUBMITTED)
                 await asyncio.to_thread(_produce, bootstrap, [(topic, event.to_json())])
 

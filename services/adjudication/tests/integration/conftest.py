@@ -8,7 +8,6 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,18 @@ from claimflow_adjudication.main import create_app
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_adjudication.worker import create_worker_app
 from claimflow_devstack.fake_payments import FakePayments, FakePaymentsSettings
-from claimflow_devstack.testing import api_key, bearer, in_process, read_topic
+from claimflow_devstack.testing import (
+    api_key,
+    bearer,
+    claim_line,
+    in_process,
+    read_topic,
+    submitted,
+)
 from claimflow_shared.db import create_engine
 from claimflow_shared.events import (
-    ClaimLineV1,
-    ClaimSubmittedV1,
-    ClaimTotalsV1,
     CloudEvent,
     Topics,
-    new_event,
 )
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.migrate import upgrade
@@ -109,42 +111,6 @@ async def payments(settings: AdjudicationSettings) -> AsyncIterator[FakePayments
 
 
 # --- events ----------------------------------------------------------------------------
-
-
-def claim_line(line_no: int = 1, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "line_no": line_no,
-        "service_date": date(2018, 3, 28),
-        "submitted_procedure": "D2391",
-        "quadrant": None,
-        "plan_group": "GRP-1000",
-        "subscriber_number": "3730189502",
-        "provider_npi": "1497775530",
-        "provider_fees": D("100.00"),
-        "allowed_fees": D("100.00"),
-        "member_coinsurance": D("0.00"),
-        "member_copay": D("0.00"),
-    }
-    values.update(overrides)
-    values["net_fee"] = (
-        values["provider_fees"]
-        + values["member_coinsurance"]
-        + values["member_copay"]
-        - values["allowed_fees"]
-    )
-    return values
-
-
-def submitted(*lines: dict[str, Any], claim_id: uuid.UUID | None = None) -> CloudEvent[Any]:
-    models = [ClaimLineV1(**ln) for ln in lines]
-    data = ClaimSubmittedV1(
-        claim_id=claim_id or uuid.uuid4(),
-        submitted_at=datetime.now(UTC),
-        submitted_by="clearinghouse",
-        lines=models,
-        totals=ClaimTotalsV1(net_fee=sum((m.net_fee for m in models), start=D("0.00"))),
-    )
-    return new_event("/claimflow/intake", data, subject=str(data.claim_id))
 
 
 def claim_1234(claim_id: uuid.UUID | None = None) -> CloudEvent[Any]:

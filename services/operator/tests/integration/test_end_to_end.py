@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,16 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from claimflow_adjudication.cli import MIGRATIONS
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_adjudication.worker import create_worker_app
-from claimflow_devstack.testing import eventually, publish
+from claimflow_devstack.testing import claim_line, eventually, publish, submitted
 from claimflow_operator.settings import OperatorSettings
 from claimflow_shared.db import create_engine
-from claimflow_shared.events import (
-    ClaimLineV1,
-    ClaimSubmittedV1,
-    ClaimTotalsV1,
-    Topics,
-    new_event,
-)
+from claimflow_shared.events import Topics
 from claimflow_shared.kafka.producer import OutgoingMessage
 from claimflow_shared.migrate import upgrade
 
@@ -58,28 +51,8 @@ async def adjudication(
 
 def claim(plan_group: str, quadrant: str) -> tuple[uuid.UUID, bytes]:
     """A basic restoration (D2391) of 100.00 for one subscriber, as intake publishes it."""
-    line = ClaimLineV1(
-        line_no=1,
-        service_date=date(2018, 3, 28),
-        submitted_procedure="D2391",
-        quadrant=quadrant,
-        plan_group=plan_group,
-        subscriber_number="3730189502",
-        provider_npi="1497775530",
-        provider_fees=D("100.00"),
-        allowed_fees=D("100.00"),
-        member_coinsurance=D("0.00"),
-        member_copay=D("0.00"),
-        net_fee=D("0.00"),
-    )
-    data = ClaimSubmittedV1(
-        claim_id=uuid.uuid4(),
-        submitted_at=datetime.now(UTC),
-        submitted_by="clearinghouse",
-        lines=[line],
-        totals=ClaimTotalsV1(net_fee=D("0.00")),
-    )
-    return data.claim_id, new_event("/claimflow/intake", data, subject=str(data.claim_id)).to_json()
+    event = submitted(claim_line(plan_group=plan_group, quadrant=quadrant))
+    return uuid.UUID(event.subject), event.to_json()
 
 
 async def submit(settings: AdjudicationSettings, plan_group: str, quadrant: str) -> uuid.UUID:

@@ -6,14 +6,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from kafka import KafkaConsumer
 
+from claimflow_shared.events import (
+    ClaimLineV1,
+    ClaimSubmittedV1,
+    ClaimTotalsV1,
+    CloudEvent,
+    new_event,
+)
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.settings import ApiKey, ServiceSettings
 
@@ -78,3 +88,41 @@ def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) ->
     finally:
         consumer.close()
     return messages
+
+
+def claim_line(line_no: int = 1, **overrides: Any) -> dict[str, Any]:
+    """One line of a claim as intake stores it; net fee derived as intake derives it."""
+    values: dict[str, Any] = {
+        "line_no": line_no,
+        "service_date": date(2018, 3, 28),
+        "submitted_procedure": "D2391",
+        "quadrant": None,
+        "plan_group": "GRP-1000",
+        "subscriber_number": "3730189502",
+        "provider_npi": "1497775530",
+        "provider_fees": Decimal("100.00"),
+        "allowed_fees": Decimal("100.00"),
+        "member_coinsurance": Decimal("0.00"),
+        "member_copay": Decimal("0.00"),
+    }
+    values.update(overrides)
+    values["net_fee"] = (
+        values["provider_fees"]
+        + values["member_coinsurance"]
+        + values["member_copay"]
+        - values["allowed_fees"]
+    )
+    return values
+
+
+def submitted(*lines: dict[str, Any], claim_id: uuid.UUID | None = None) -> CloudEvent[Any]:
+    """The claims.submitted event intake would publish for these lines."""
+    models = [ClaimLineV1(**ln) for ln in lines]
+    data = ClaimSubmittedV1(
+        claim_id=claim_id or uuid.uuid4(),
+        submitted_at=datetime.now(UTC),
+        submitted_by="clearinghouse",
+        lines=models,
+        totals=ClaimTotalsV1(net_fee=sum((m.net_fee for m in models), start=Decimal("0.00"))),
+    )
+    return new_event("/claimflow/intake", data, subject=str(data.claim_id))
