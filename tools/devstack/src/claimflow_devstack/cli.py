@@ -12,7 +12,7 @@ from types import FrameType
 
 import httpx
 
-from claimflow_devstack import kafka_install, kube, postgres, redis
+from claimflow_devstack import kafka_install, kube, postgres, promtool, redis
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import repo_root
 from claimflow_devstack.services import SERVICES
@@ -36,8 +36,10 @@ def prepare() -> int:
         _say(f"postgresql: runs as system user {postgres.system_user()!r} (we are root)")
     redis_bin = redis.server_binary()
     _say(f"redis:      {redis.version(redis_bin)} ({redis_bin})")
+    # Built here, visibly, rather than inside a test's time limit on first use.
     for name, path in kube.build_all().items():
         _say(f"{name + ':':<12}{path}")
+    _say(f"promtool:   {promtool.promtool_binary()}")
     return 0
 
 
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "prepare", help="fetch the Kafka jars, build helm and the API server; check the rest"
+        "prepare", help="fetch the Kafka jars, build the Go tools the tests use; check the rest"
     )
     commands.add_parser("run", help="run PostgreSQL, Kafka and every service with sample data")
     args = parser.parse_args(argv)
