@@ -277,6 +277,15 @@ API_KEY = obj(
 DATABASE_URL = string("postgresql+asyncpg://user:password@host:5432/db")
 
 
+def secret_keys(settings: tuple[str, ...]) -> Schema:
+    """Setting -> the key existingSecret holds it under (e.g. databaseUrl: uri)."""
+    return obj(
+        {setting: string(minLength=1, pattern=r"^[-._a-zA-Z0-9]+$") for setting in settings},
+        description="settings taken from existingSecret's keys of these names; "
+        "the others are generated from secrets",
+    )
+
+
 def service_chart(name: str) -> Schema:
     secrets: Schema = {"databaseUrl": DATABASE_URL, "apiKeys": array(API_KEY)}
     if name == "adjudication":
@@ -291,10 +300,12 @@ def service_chart(name: str) -> Schema:
     }
     if name == "audit-log":
         migrations["existingSecret"] = string("holds claimflow_migration_database_url")
+        migrations["existingSecretKeys"] = secret_keys(("migrationDatabaseUrl",))
         migrations["secrets"] = obj({"migrationDatabaseUrl": DATABASE_URL})
     properties: Schema = {
         **POD_COMMON,
         "existingSecret": string("a Secret with the claimflow_* files; else one is generated"),
+        "existingSecretKeys": secret_keys(tuple(secrets)),
         "secrets": obj(secrets, description="the generated Secret's contents"),
         "api": component(with_enabled=False),
         "worker": component(with_enabled=True),

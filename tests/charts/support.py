@@ -302,7 +302,8 @@ def wait_established(client: httpx.Client, name: str, timeout: float = 60.0) -> 
         response = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
         response.raise_for_status()
         crd = response.json()
-        conditions = crd.get("status", {}).get("conditions", [])
+        # The API server may answer `conditions: null` before its controller has run.
+        conditions = (crd.get("status") or {}).get("conditions") or []
         if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
             return
         time.sleep(0.2)

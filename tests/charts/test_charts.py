@@ -26,6 +26,7 @@ from claimflow_audit.settings import AuditSettings
 from claimflow_devstack.kube import HelmError, KubeCluster
 from claimflow_intake.settings import IntakeSettings
 from claimflow_operator.settings import OperatorSettings
+from claimflow_shared.dburl import async_url
 
 from .support import (
     CHARTS,
@@ -50,6 +51,9 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "audit-log": AuditSettings,
 }
 SECRETS_DIR = "/var/run/secrets/claimflow"
+# The `uri` of a CloudNativePG `<cluster>-app` Secret, and the Secrets ci scenarios name.
+CNPG_URI = "postgresql://app:ci-only@claimflow-intake-db-rw:5432/app"
+EXISTING_SECRETS = {"claimflow-intake-db-app": {"uri": CNPG_URI}}
 POD_KINDS = ("Deployment", "Job", "Pod")
 STANDARD_LABELS = (
     "app.kubernetes.io/name",
@@ -320,20 +324,29 @@ def test_settings_and_secret_files_reach_the_service(
     mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "secrets")
     assert mount["mountPath"] == config["CLAIMFLOW_SECRETS_DIR"] == SECRETS_DIR
     (volume,) = [v for v in spec["volumes"] if v["name"] == "secrets"]
-    (source,) = volume["projected"]["sources"]
+    sources = volume["projected"]["sources"]
     generated = {s["metadata"]["name"]: s for s in by_kind(docs, "Secret")}
     if "existing-secret" in scenario.name:
+        (source,) = sources
         assert not generated
         assert source["secret"]["name"].endswith("-credentials")
         return
-    secret = generated[source["secret"]["name"]]
-    for name, text in secret["stringData"].items():
-        (tmp_path / name).write_text(text)
+    # What the kubelet would project: generated Secrets whole, existing ones by their items.
+    for source in sources:
+        secret = source["secret"]
+        if secret["name"] in generated:
+            files = generated[secret["name"]]["stringData"]
+        else:
+            data = EXISTING_SECRETS[secret["name"]]
+            files = {item["path"]: data[item["key"]] for item in secret["items"]}
+        for name, text in files.items():
+            (tmp_path / name).write_text(text)
     for name, value in config.items():
         monkeypatch.setenv(name, value)
     settings: Any = SETTINGS[scenario.chart](_secrets_dir=tmp_path)
     values = yaml.safe_load(scenario.values_file.read_text())
-    assert settings.database_url.get_secret_value() == values["secrets"]["databaseUrl"]
+    expected_url = values["secrets"].get("databaseUrl") or async_url(CNPG_URI)
+    assert settings.database_url.get_secret_value() == expected_url
     assert [k.principal for k in settings.api_keys] == ["ci"]
     assert settings.http_host == "0.0.0.0"
     assert settings.http_port == spec["containers"][0]["ports"][0]["containerPort"]
@@ -364,6 +377,47 @@ def test_migrations_run_as_a_hook_before_everything(
         annotations = secret["metadata"]["annotations"]
         assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
         assert int(annotations["helm.sh/hook-weight"]) < 0
+
+
+def test_cnpg_secret_key_uri_becomes_the_database_url_file(rendered: dict[str, Docs]) -> None:
+    """existingSecretKeys {databaseUrl: uri}: CloudNativePG's key, under the settings' file
+    name, in every pod that reads it; the API keys come from the generated Secret."""
+    docs = rendered["intake-cnpg"]
+    (generated,) = by_kind(docs, "Secret")
+    assert set(generated["stringData"]) == {"claimflow_api_keys"}
+    pods = [*by_kind(docs, "Deployment"), *by_kind(docs, "Job")]
+    assert {component(d) for d in pods} == {"api", "worker", "migrate"}
+    for doc in pods:
+        volume = next(v for v in pod_spec(doc)["volumes"] if v["name"] == "secrets")
+        assert volume["projected"]["sources"] == [
+            {
+                "secret": {
+                    "name": "claimflow-intake-db-app",
+                    "items": [{"key": "uri", "path": "claimflow_database_url"}],
+                }
+            },
+            {"secret": {"name": generated["metadata"]["name"]}},
+        ]
+
+
+def test_audit_owner_url_can_come_from_cnpg_too(chart_workspace: ChartWorkspace) -> None:
+    docs = chart_workspace.template(
+        Scenario("audit-log", "existing-secret"),
+        *("--set", "existingSecretKeys.databaseUrl=uri"),
+        *("--set", "migrations.existingSecret=claimflow-audit-log-db-app"),
+        *("--set", "migrations.existingSecretKeys.migrationDatabaseUrl=uri"),
+    )
+    (job,) = by_kind(docs, "Job")
+    sources = next(v for v in pod_spec(job)["volumes"] if v["name"] == "secrets")["projected"]
+    owner = {
+        "secret": {
+            "name": "claimflow-audit-log-db-app",
+            "items": [{"key": "uri", "path": "claimflow_migration_database_url"}],
+        }
+    }
+    assert owner in sources["sources"]
+    for deployment in by_kind(docs, "Deployment"):
+        assert "claimflow-audit-log-db-app" not in json.dumps(pod_spec(deployment))
 
 
 def test_audit_owner_credentials_reach_the_migrations_only(rendered: dict[str, Docs]) -> None:

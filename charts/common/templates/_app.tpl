@@ -119,7 +119,12 @@ Worker:   deployment {{ include "claimflow.names.component" (dict "ctx" . "compo
 {{- if .Values.migrations.enabled }}
 Migrations ran as the hook Job {{ include "claimflow.names.component" (dict "ctx" . "component" "migrate") }} before the pods started.
 {{- end }}
+{{- if include "claimflow.config.mappedSecret" . }}
+Credentials: Secret {{ .Values.existingSecret }} ({{ range $i, $setting := keys .Values.existingSecretKeys | sortAlpha }}{{ if $i }}, {{ end }}key {{ index $.Values.existingSecretKeys $setting }} as {{ $setting }}{{ end }})
+{{- if include "claimflow.config.generatedSecretData" . | fromYaml }}, the rest from the generated {{ include "claimflow.config.generatedSecretName" . }}{{ end }}.
+{{- else }}
 Credentials: Secret {{ include "claimflow.config.secretName" . }}{{ if not .Values.existingSecret }} (generated from values; use existingSecret in production){{ end }}.
+{{- end }}
 {{- if .Values.ingress.enabled }}
 Ingress:  http{{ if .Values.ingress.tls }}s{{ end }}://{{ .Values.ingress.host }}
 {{- end }}

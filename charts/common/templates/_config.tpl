@@ -92,14 +92,58 @@ helm.sh/hook-delete-policy: before-hook-creation
 
 {{/* The Secret mounted as CLAIMFLOW_SECRETS_DIR: existingSecret, or the generated one. */}}
 {{- define "claimflow.config.secretName" -}}
-{{- .Values.existingSecret | default (printf "%s-credentials" (include "claimflow.names.fullname" .)) -}}
+{{- .Values.existingSecret | default (include "claimflow.config.generatedSecretName" .) -}}
+{{- end -}}
+
+{{- define "claimflow.config.generatedSecretName" -}}
+{{- printf "%s-credentials" (include "claimflow.names.fullname" .) -}}
+{{- end -}}
+
+{{/* "true" when existingSecret provides some settings under keys of its own (existingSecretKeys). */}}
+{{- define "claimflow.config.mappedSecret" -}}
+{{- if and .Values.existingSecret .Values.existingSecretKeys }}true{{ end -}}
+{{- end -}}
+
+{{/* .Values.secrets without the settings existingSecretKeys takes from existingSecret. */}}
+{{- define "claimflow.config.unmappedSecrets" -}}
+{{- $rest := deepCopy (.Values.secrets | default dict) -}}
+{{- range $setting, $_ := .Values.existingSecretKeys | default dict }}
+{{- $_ := unset $rest $setting }}
+{{- end }}
+{{- toYaml $rest }}
+{{- end -}}
+
+{{/* The files of the Secret the chart generates (none with an unmapped existingSecret). */}}
+{{- define "claimflow.config.generatedSecretData" -}}
+{{- if not .Values.existingSecret }}
+{{- include "claimflow.config.secretData" (dict "secrets" .Values.secrets) }}
+{{- else if include "claimflow.config.mappedSecret" . }}
+{{- include "claimflow.config.secretData" (dict "secrets" (include "claimflow.config.unmappedSecrets" . | fromYaml)) }}
+{{- end }}
+{{- end -}}
+
+{{/*
+dict name keys: a projected source of Secret `name` with only the keys of `keys` (setting ->
+key), each under the file name its setting reads (databaseUrl -> claimflow_database_url).
+*/}}
+{{- define "claimflow.config.secretItems" -}}
+- secret:
+    name: {{ .name }}
+    items:
+      {{- range $setting, $key := .keys }}
+      - key: {{ $key | quote }}
+        path: {{ printf "claimflow_%s" (snakecase $setting) }}
+      {{- end }}
 {{- end -}}
 
 {{/* Pod annotations that roll the pods when their settings or generated secrets change. */}}
 {{- define "claimflow.config.checksums" -}}
 checksum/config: {{ include "claimflow.config.data" . | sha256sum }}
-{{- if and (hasKey .Values "secrets") (not .Values.existingSecret) }}
-checksum/secret: {{ include "claimflow.config.secretData" (dict "secrets" .Values.secrets) | sha256sum }}
+{{- if hasKey .Values "secrets" }}
+{{- $generated := include "claimflow.config.generatedSecretData" . }}
+{{- if $generated | fromYaml }}
+checksum/secret: {{ $generated | sha256sum }}
+{{- end }}
 {{- end }}
 {{- end -}}
 

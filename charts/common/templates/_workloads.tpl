@@ -4,9 +4,22 @@ optionally `worker` and `migrations`, each with its `command`; these helpers tur
 Deployments, the migrations hook Job and the `helm test` Pod.
 */}}
 
+{{/*
+The projected volume's sources. existingSecretKeys (setting -> key, e.g. databaseUrl: uri for
+a CloudNativePG `<cluster>-app` Secret) takes those settings from existingSecret's keys, renamed
+to the files the settings read; the other settings then come from the generated Secret.
+*/}}
 {{- define "claimflow.app.secretSources" -}}
+{{- if include "claimflow.config.mappedSecret" . }}
+{{- include "claimflow.config.secretItems" (dict "name" .Values.existingSecret "keys" .Values.existingSecretKeys) }}
+{{- if include "claimflow.config.generatedSecretData" . | fromYaml }}
+- secret:
+    name: {{ include "claimflow.config.generatedSecretName" . }}
+{{- end }}
+{{- else }}
 - secret:
     name: {{ include "claimflow.config.secretName" . }}
+{{- end }}
 {{- end -}}
 
 {{/* dict ctx component: the API (component api) or the Kafka worker (component worker). */}}
@@ -79,7 +92,9 @@ it runs under the namespace's default ServiceAccount, without a token, for the s
 {{- $v := .Values -}}
 {{- $m := $v.migrations -}}
 {{- $sources := include "claimflow.app.secretSources" . | fromYamlArray -}}
-{{- if or $m.existingSecret $m.secrets }}
+{{- if and $m.existingSecret $m.existingSecretKeys }}
+{{- $sources = concat $sources (include "claimflow.config.secretItems" (dict "name" $m.existingSecret "keys" $m.existingSecretKeys) | fromYamlArray) -}}
+{{- else if or $m.existingSecret $m.secrets }}
 {{- $sources = append $sources (dict "secret" (dict "name" (include "claimflow.app.migrationsSecretName" .))) -}}
 {{- end }}
 {{- $ctx := dict "ctx" . "component" "migrate" -}}
@@ -134,10 +149,20 @@ spec:
 {{- .Values.migrations.existingSecret | default (printf "%s-migrate-credentials" (include "claimflow.names.fullname" .)) -}}
 {{- end -}}
 
-{{/* The generated Secrets (none when existingSecret names the operator's own). */}}
+{{/*
+The generated Secrets: none when existingSecret names the operator's own, only the settings
+existingSecretKeys leaves out when it maps some.
+*/}}
 {{- define "claimflow.app.secrets" -}}
 {{- if not .Values.existingSecret }}
 {{- include "claimflow.config.secret" (dict "ctx" . "name" (include "claimflow.config.secretName" .) "secrets" .Values.secrets "required" (list "databaseUrl") "path" "secrets" "existingPath" "existingSecret") }}
+{{- else if include "claimflow.config.mappedSecret" . }}
+{{- $rest := include "claimflow.config.unmappedSecrets" . | fromYaml }}
+{{- $required := ternary (list) (list "databaseUrl") (hasKey .Values.existingSecretKeys "databaseUrl") }}
+{{- /* Rendered (and so checked) when it has files, or when the database URL is missing. */}}
+{{- if or $required (include "claimflow.config.generatedSecretData" . | fromYaml) }}
+{{- include "claimflow.config.secret" (dict "ctx" . "name" (include "claimflow.config.generatedSecretName" .) "secrets" $rest "required" $required "path" "secrets" "existingPath" "existingSecretKeys") }}
+{{- end }}
 {{- end }}
 {{- $m := .Values.migrations | default dict }}
 {{- if and $m.enabled $m.secrets (not $m.existingSecret) }}

@@ -9,9 +9,10 @@ the URL has one) is taken from CLAIMFLOW_DATABASE_URL, so configuring it is conf
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from sqlalchemy.engine import make_url
 
+from claimflow_shared.dburl import async_url
 from claimflow_shared.settings import ServiceSettings
 
 CONSUMER_GROUP = "claimflow-audit-log"
@@ -52,6 +53,12 @@ class AuditSettings(ServiceSettings):
     # A full verify reads the whole table; more than this many at once per process answer 429.
     verify_max_concurrent: int = Field(default=1, ge=1)
     timeline_max_limit: int = Field(default=1000, ge=1)
+
+    @field_validator("migration_database_url")
+    @classmethod
+    def _asyncpg_migration_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # Same forms as database_url (the shared validator normalises that one).
+        return None if value is None else SecretStr(async_url(value.get_secret_value()))
 
     def app_role(self) -> str:
         """The role the services connect as: the user of CLAIMFLOW_DATABASE_URL."""

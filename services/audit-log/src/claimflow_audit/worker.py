@@ -47,6 +47,7 @@ from claimflow_shared.kafka.consumer import (
 from claimflow_shared.kafka.producer import Publisher
 from claimflow_shared.kafka.tracing import messaging_attributes
 from claimflow_shared.logs import configure_logging
+from claimflow_shared.plans import ensure_plans_topic, plans_topic
 from claimflow_shared.web.app import build_app
 from claimflow_shared.web.health import ReadinessCheck
 
@@ -62,15 +63,6 @@ AUDITED_TOPICS = (
     Topics.PLANS,
     Topics.AUDIT_ACCESS,
 )
-# The plans topic is the operator's and adjudication's: whoever starts first creates it, so
-# the audit log creates it exactly as they do (one partition, compacted, tombstones kept a
-# day; the same as adjudication's plan_feed.PLANS_TOPIC_CONFIG).
-PLANS_PARTITIONS = 1
-PLANS_TOPIC_CONFIG = {
-    "cleanup.policy": "compact",
-    "min.compaction.lag.ms": "0",
-    "delete.retention.ms": "86400000",
-}
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -81,11 +73,11 @@ def audited_topics(settings: AuditSettings) -> list[str]:
 
 
 def _ensure_topics(settings: AuditSettings) -> None:
-    plans = settings.topic(Topics.PLANS)
+    plans = plans_topic(settings)
     ensure_topics(settings, [t for t in audited_topics(settings) if t != plans])
-    ensure_topics(
-        settings, [plans], partitions=PLANS_PARTITIONS, configs={plans: PLANS_TOPIC_CONFIG}
-    )
+    # The plans topic is the operator's and adjudication's: whoever starts first creates it,
+    # so the audit log creates it exactly as they do, from the one shared definition.
+    ensure_plans_topic(settings)
 
 
 def _kind(consumed: Consumed) -> str:

@@ -12,6 +12,8 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from claimflow_shared.dburl import async_url
+
 MIGRATION_LOCK = zlib.crc32(b"claimflow.migrations")
 
 
@@ -38,7 +40,8 @@ def run_env(database_url: str, metadata: MetaData, configure: Callable[..., None
         context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(database_url, poolclass=pool.NullPool)
+        # Callers may pass a platform's postgresql:// URL straight through (tests, tools).
+        engine = create_async_engine(async_url(database_url), poolclass=pool.NullPool)
         async with engine.begin() as conn:
             await conn.run_sync(migrate)
         await engine.dispose()
