@@ -120,7 +120,7 @@ async def accept_claims(
     created_at = datetime.now(UTC)
     topic = settings.topic(Topics.CLAIMS_SUBMITTED)
     events = [_submitted_event(topic, n, created_at, principal) for n in new_claims]
-    store = repository.insert_claims(new_claims, principal, created_at, outbox_rows(events))
+    store, params = repository.insert_claims(new_claims, principal, created_at, outbox_rows(events))
     accepted = [_accepted(n, created_at) for n in new_claims]
     if as_import:
         body = ImportAccepted(claims=accepted).model_dump(mode="json")
@@ -131,7 +131,7 @@ async def accept_claims(
     if idempotency_key is None:
         async with engine.connect() as conn:
             autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(store)
+            await autocommit.execute(store, params)
     else:
         async with engine.begin() as conn:
             stored = await repository.reserve_idempotency_key(
@@ -147,7 +147,7 @@ async def accept_claims(
                         "request.",
                     )
                 return Accepted(stored.body, stored.location, replayed=True)
-            await conn.execute(store)
+            await conn.execute(store, params)
             await repository.store_idempotent_response(
                 conn, principal, idempotency_key, 202, body, location
             )

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from claimflow_shared.dburl import async_url
+
 ROLE_SUBMITTER = "submitter"
 ROLE_READER = "reader"
 ROLE_AUDITOR = "auditor"
@@ -40,6 +42,8 @@ class ServiceSettings(BaseSettings):
         env_prefix="CLAIMFLOW_",
         secrets_dir=os.environ.get("CLAIMFLOW_SECRETS_DIR"),
         extra="ignore",
+        # A rejected value may be a URL with its password in it: errors name the field only.
+        hide_input_in_errors=True,
     )
 
     service_name: str = "claimflow"
@@ -65,16 +69,37 @@ class ServiceSettings(BaseSettings):
     kafka_linger_ms: int = Field(default=5, ge=0)
     kafka_batch_size: int = Field(default=65536, ge=1)
     kafka_max_poll_records: int = Field(default=500, ge=1)
+    # A fetch waits for this many bytes (or fetch_max_wait_ms): >1 batches a consumer's work
+    # at moderate rates, at the price of up to the wait in latency. 1 = answer at once.
+    kafka_fetch_min_bytes: int = Field(default=1, ge=1)
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=0)
+    # kafka-python verifies each fetched batch's CRC32C in pure Python unless the optional C
+    # `crc32c` module is installed: a fifth of a busy consumer's CPU. TCP and the broker's own
+    # check on produce still guard the bytes when this is off.
+    kafka_check_crcs: bool = True
 
     api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
 
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # After a NOTIFY wakes the relay, wait this long before reading the batch, so that rows
+    # committed just after join it: fewer, larger batches at moderate rates. 0 = publish at once.
+    outbox_linger_seconds: float = Field(default=0.0, ge=0, le=1)
     outbox_retention_seconds: int = Field(default=3600, ge=0)
 
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )
+    # A span per SQL statement is most of what tracing costs a request; without them a trace
+    # still shows every request, publish and consume. Sampling whole traces is the standard
+    # OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, read by the SDK itself.
+    trace_db_statements: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_database_url(cls, value: SecretStr) -> SecretStr:
+        # Platforms hand out postgresql:// URLs (CloudNativePG's `uri` key, for one).
+        return SecretStr(async_url(value.get_secret_value()))
 
     @field_validator("api_keys", mode="before")
     @classmethod

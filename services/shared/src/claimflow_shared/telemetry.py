@@ -22,8 +22,13 @@ def setup_tracing(
     service: str,
     otlp_endpoint: str | None,
     extra_processors: tuple[SpanProcessor, ...] = (),
+    *,
+    db_statements: bool = True,
 ) -> TracerProvider:
-    """Install the process-wide tracer provider once; later calls return the same one."""
+    """Install the process-wide tracer provider once; later calls return the same one.
+
+    `db_statements=False` leaves the database driver uninstrumented (no span per statement).
+    """
     global _provider  # noqa: PLW0603 - the OpenTelemetry provider is process-global by design
     with _lock:
         if _provider is None:
@@ -36,9 +41,10 @@ def setup_tracing(
                 endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
                 provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
             trace.set_tracer_provider(provider)
-            AsyncPGInstrumentor().instrument(  # type: ignore[no-untyped-call]
-                tracer_provider=provider
-            )
+            if db_statements:
+                AsyncPGInstrumentor().instrument(  # type: ignore[no-untyped-call]
+                    tracer_provider=provider
+                )
             _provider = provider
         for processor in extra_processors:
             _provider.add_span_processor(processor)

@@ -21,9 +21,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Row, Table, delete, func, select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from claimflow_shared.dburl import libpq_dsn
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.kafka.tracing import extract_context, inject_headers, messaging_attributes
 from claimflow_shared.settings import ServiceSettings
@@ -53,9 +53,7 @@ STALL_SECONDS = 60.0
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    return (
-        make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
+    return libpq_dsn(sqlalchemy_url)
 
 
 class OutboxRelay:
@@ -68,6 +66,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        linger: float = 0.0,
         retention_seconds: int = 3600,
     ) -> None:
         self._engine = engine
@@ -76,6 +75,7 @@ class OutboxRelay:
         self._service = service
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._linger = linger
         self._retention_seconds = retention_seconds
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -92,6 +92,7 @@ class OutboxRelay:
             service=settings.service_name,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
+            linger=settings.outbox_linger_seconds,
             retention_seconds=settings.outbox_retention_seconds,
         )
 
@@ -174,6 +175,10 @@ class OutboxRelay:
                 await self._purge_and_measure()
             self._wake.clear()
             await _wait_any(stop, self._wake, self._poll_interval)
+            if self._linger and self._wake.is_set():
+                # Woken by one commit: let the commits right behind it join the same batch
+                # (one transaction and one broker round trip for many rows, not one each).
+                await _wait(stop, self._linger)
         await self._close_listener()
 
     async def _purge_and_measure(self) -> None:

@@ -59,6 +59,10 @@ def build_app(
     app.add_middleware(RedMetricsMiddleware, service=settings.service_name)
     app.include_router(health_router(checks))
     app.include_router(metrics_router())
-    provider = setup_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    provider = setup_tracing(
+        settings.service_name,
+        settings.otel_exporter_otlp_endpoint,
+        db_statements=settings.trace_db_statements,
+    )
     instrument_app(app, provider)
     return app
