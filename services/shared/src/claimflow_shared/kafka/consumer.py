@@ -192,7 +192,6 @@ class EventConsumer:
                 auto_offset_reset="earliest",
                 max_poll_records=self._settings.kafka_max_poll_records,
                 isolation_level="read_committed",
-                check_crcs=self._settings.kafka_check_crcs,
                 fetch_min_bytes=self._settings.kafka_fetch_min_bytes,
                 fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
             )

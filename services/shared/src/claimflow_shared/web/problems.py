@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -128,6 +130,13 @@ def _from_problem_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.problem, request, exc.headers)
 
 
+def _database_unreachable(exc: Exception) -> bool:
+    if isinstance(exc, DBAPIError):
+        # A dropped connection, or a driver error about the connection rather than the SQL.
+        return exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError)
+    return isinstance(exc, PoolTimeoutError | OSError)
+
+
 def _from_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The exception text may carry PHI from the request, so only its type is logged.
     log.error("unhandled error %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -140,10 +149,29 @@ def _from_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, request)
 
 
+def _from_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not _database_unreachable(exc):
+        return _from_unexpected(request, exc)
+    # PostgreSQL restarting or failing over is an outage, not a bug: say when to retry.
+    log.warning(
+        "database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path
+    )
+    problem = Problem(
+        type=PROBLEM_BASE + "service-unavailable",
+        title="Service unavailable",
+        status=503,
+        detail="The database is unavailable. Retry the same request (with the same "
+        "Idempotency-Key, where it has one); nothing is applied twice.",
+    )
+    return problem_response(problem, request, {"Retry-After": "1"})
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _from_problem_error)
     app.add_exception_handler(StarletteHTTPException, _from_http_exception)
     app.add_exception_handler(RequestValidationError, _from_request_validation)
+    for database_error in (DBAPIError, PoolTimeoutError, OSError):
+        app.add_exception_handler(database_error, _from_database_error)
     app.add_exception_handler(Exception, _from_unexpected)
 
 
