@@ -92,6 +92,10 @@ class Submitter:
     concurrency: int = 8
     outcomes: list[Outcome] = field(default_factory=list)
     retried: Counter[str] = field(default_factory=Counter)  # why attempts were repeated
+    # No claim beyond this many is started until the driver moves the gate (from its own
+    # thread): the faults then land where they are meant to, however fast the pipeline runs.
+    gate: int | None = None
+    started: int = 0
 
     @property
     def progress(self) -> int:
@@ -105,6 +109,10 @@ class Submitter:
 
             async def worker() -> None:
                 for key, valid, body in queue:
+                    # The gate moves from the driver's thread; an asyncio.Event cannot be set there.
+                    while self.gate is not None and self.started >= self.gate:  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+                    self.started += 1
                     self.outcomes.append(await self.submit(client, key, valid, body))
 
             await asyncio.gather(*(worker() for _ in range(self.concurrency)))

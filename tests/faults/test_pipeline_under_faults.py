@@ -119,11 +119,16 @@ def _drive(pipeline: Pipeline, submitter: Submitter, poison: Poisoner) -> dict[s
         (0.80, "poison batch 2", poison.inject),
     ]
     errors: list[BaseException] = []
+    # While waiting for fault n the load may run on only up to fault n+1's point (the last
+    # one: to 90 %), so it keeps going during a fault but can neither skip nor outrun one.
+    gates = [int(at * CLAIMS) for at, _, _ in faults[1:]] + [int(0.9 * CLAIMS)]
+    submitter.gate = gates[0]
     thread = threading.Thread(target=_run_load, args=(submitter, claims, errors), daemon=True)
     began = time.monotonic()
     thread.start()
     timings: dict[str, float] = {}
     for n, (at, name, fault) in enumerate(faults):
+        submitter.gate = gates[n]
         while submitter.progress < at * CLAIMS and thread.is_alive():
             time.sleep(0.05)
         assert thread.is_alive(), f"the load ended before fault {name!r}: {errors}"
@@ -131,6 +136,7 @@ def _drive(pipeline: Pipeline, submitter: Submitter, poison: Poisoner) -> dict[s
         fault()
         timings[f"{n}: {name}"] = round(time.monotonic() - started, 1)
         pipeline.check_alive()
+    submitter.gate = None
     thread.join(SETTLE_TIMEOUT)
     assert not thread.is_alive(), "the load did not finish"
     if errors:
