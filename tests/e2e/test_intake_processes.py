@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 from kafka import KafkaConsumer
 
-from claimflow_shared.outbox.relay import asyncpg_dsn
+from claimflow_shared.dburl import libpq_dsn
 
 from .conftest import API_KEY
 
@@ -47,7 +47,7 @@ def _read(
 
 def _published(database_url: str) -> int:
     async def count() -> int:
-        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        conn = await asyncpg.connect(libpq_dsn(database_url))
         try:
             return int(
                 await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")

@@ -10,12 +10,12 @@ from typing import Any
 import asyncpg
 from kafka import KafkaConsumer, TopicPartition
 
-from claimflow_shared.outbox.relay import asyncpg_dsn
+from claimflow_shared.dburl import libpq_dsn
 
 
 def query(database_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
     async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        conn = await asyncpg.connect(libpq_dsn(database_url))
         try:
             return list(await conn.fetch(sql, *args))
         finally:

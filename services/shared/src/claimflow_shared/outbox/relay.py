@@ -52,10 +52,6 @@ MAX_BACKOFF_SECONDS = 10.0
 STALL_SECONDS = 60.0
 
 
-def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    return libpq_dsn(sqlalchemy_url)
-
-
 class OutboxRelay:
     def __init__(
         self,
@@ -203,7 +199,7 @@ class OutboxRelay:
             return
         try:
             url = self._engine.url.render_as_string(hide_password=False)
-            self._listener = await asyncpg.connect(asyncpg_dsn(url))
+            self._listener = await asyncpg.connect(libpq_dsn(url))
             await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
         except Exception as exc:  # noqa: BLE001 - polling still works without notifications
             log.warning("outbox listener unavailable (%s); polling", type(exc).__name__)
