@@ -16,7 +16,7 @@ from claimflow_adjudication import adjudicating, saga
 from claimflow_adjudication.adapters.tables import outbox
 from claimflow_adjudication.plan_feed import PlanFeed, ensure_plans_topic
 from claimflow_adjudication.settings import AdjudicationSettings
-from claimflow_shared.db import create_engine, ping
+from claimflow_shared.db import create_engine
 from claimflow_shared.events import Topics
 from claimflow_shared.kafka.admin import ensure_topics
 from claimflow_shared.kafka.consumer import BatchHandler, ConsumedEvent, EventConsumer
@@ -24,7 +24,7 @@ from claimflow_shared.kafka.producer import Publisher
 from claimflow_shared.logs import configure_logging
 from claimflow_shared.outbox import OutboxRelay
 from claimflow_shared.web.app import build_app
-from claimflow_shared.web.health import ReadinessCheck
+from claimflow_shared.web.health import ReadinessCheck, worker_checks
 
 # Called after a batch's transaction committed and before its offset is committed; lets a
 # test stop the process exactly there.
@@ -124,15 +124,6 @@ def create_worker_app(
                 await asyncio.to_thread(publisher.close)
             await engine.dispose()
 
-    async def database() -> None:
-        await ping(state["engine"])
-
-    async def relay_running() -> None:
-        await state["relay"].check_running()
-
-    async def consumer_running() -> None:
-        await state["consumer"].check_running()
-
     async def plans() -> None:
         await state["feed"].check()
 
@@ -142,10 +133,5 @@ def create_worker_app(
         description="Claims consumer, payments saga and outbox relay of the adjudication service.",
         version="1.0.0",
         lifespan=lifespan,
-        checks={
-            "database": ReadinessCheck(database),
-            "outbox_relay": ReadinessCheck(relay_running),
-            "kafka_consumer": ReadinessCheck(consumer_running),
-            "plans": ReadinessCheck(plans),
-        },
+        checks={**worker_checks(state), "plans": ReadinessCheck(plans)},
     )

@@ -34,7 +34,6 @@ from claimflow_audit.metrics import (
 )
 from claimflow_audit.scheduled_verify import ScheduledVerifier
 from claimflow_audit.settings import AuditSettings
-from claimflow_shared.db import ping
 from claimflow_shared.events import Topics
 from claimflow_shared.events.envelope import decode_envelope
 from claimflow_shared.kafka.admin import ensure_topics
@@ -49,7 +48,7 @@ from claimflow_shared.kafka.tracing import messaging_attributes
 from claimflow_shared.logs import configure_logging
 from claimflow_shared.plans import ensure_plans_topic, plans_topic
 from claimflow_shared.web.app import build_app
-from claimflow_shared.web.health import ReadinessCheck
+from claimflow_shared.web.health import ReadinessCheck, worker_checks
 
 STALL_SECONDS = 60.0
 
@@ -201,12 +200,6 @@ def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
             await asyncio.to_thread(publisher.close)
             await engine.dispose()
 
-    async def database() -> None:
-        await ping(state["engine"])
-
-    async def consumer_running() -> None:
-        await state["consumer"].check_running()
-
     async def checkpointer_running() -> None:
         idle = time.monotonic() - state["checkpointer"].last_cycle
         if idle > settings.checkpoint_interval_seconds + STALL_SECONDS:
@@ -219,8 +212,7 @@ def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         checks={
-            "database": ReadinessCheck(database),
-            "kafka_consumer": ReadinessCheck(consumer_running),
+            **worker_checks(state, relay=False),
             "checkpointer": ReadinessCheck(checkpointer_running),
         },
     )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from claimflow_intake.adapters import repository
 from claimflow_intake.adapters.tables import outbox, processed_events
 from claimflow_intake.settings import IntakeSettings
-from claimflow_shared.db import create_engine, ping
+from claimflow_shared.db import create_engine
 from claimflow_shared.events import (
     ClaimAdjudicatedV1,
     ClaimReversedV1,
@@ -34,7 +34,7 @@ from claimflow_shared.kafka.tracing import messaging_attributes
 from claimflow_shared.logs import configure_logging
 from claimflow_shared.outbox import OutboxRelay, mark_processed
 from claimflow_shared.web.app import build_app
-from claimflow_shared.web.health import ReadinessCheck
+from claimflow_shared.web.health import worker_checks
 
 # Processed-event ids are recorded under this name, whatever the Kafka consumer group is.
 PROCESSED_AS = "claimflow-intake"
@@ -141,24 +141,11 @@ def create_worker_app(settings: IntakeSettings | None = None) -> FastAPI:
             await asyncio.to_thread(publisher.close)
             await engine.dispose()
 
-    async def database() -> None:
-        await ping(state["engine"])
-
-    async def relay_running() -> None:
-        await state["relay"].check_running()
-
-    async def consumer_running() -> None:
-        await state["consumer"].check_running()
-
     return build_app(
         settings,
         title="claimflow intake worker",
         description="Outbox relay and claim-status consumer of the intake service.",
         version="1.0.0",
         lifespan=lifespan,
-        checks={
-            "database": ReadinessCheck(database),
-            "outbox_relay": ReadinessCheck(relay_running),
-            "kafka_consumer": ReadinessCheck(consumer_running),
-        },
+        checks=worker_checks(state),
     )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+
+from claimflow_shared.db import ping
 
 Check = Callable[[], Awaitable[None]]
 
@@ -21,6 +24,27 @@ class ReadinessCheck:
 
 
 CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def worker_checks(state: Mapping[str, Any], *, relay: bool = True) -> dict[str, ReadinessCheck]:
+    """The checks every worker shares, reading its lifespan's `state` when they run: the
+    database (`engine`), the outbox relay (`relay`, when the worker has one) and the
+    Kafka consumer (`consumer`)."""
+
+    async def database() -> None:
+        await ping(state["engine"])
+
+    async def relay_running() -> None:
+        await state["relay"].check_running()
+
+    async def consumer_running() -> None:
+        await state["consumer"].check_running()
+
+    checks = {"database": ReadinessCheck(database)}
+    if relay:
+        checks["outbox_relay"] = ReadinessCheck(relay_running)
+    checks["kafka_consumer"] = ReadinessCheck(consumer_running)
+    return checks
 
 
 async def _run(check: Check) -> str:
