@@ -41,6 +41,7 @@ from claimflow_devstack.paths import example_plans_dir
 from claimflow_devstack.testing import (
     api_key,
     bearer,
+    claim_body,
     claim_line,
     eventually,
     in_process,
@@ -151,22 +152,7 @@ async def intake(database_url: str, bootstrap: str, prefix: str) -> AsyncIterato
         await stack.enter_async_context(worker.router.lifespan_context(worker))
 
         async def send_valid() -> Callable[[], Awaitable[bool]]:
-            body = {
-                "lines": [
-                    {
-                        "service_date": "2018-03-28",
-                        "submitted_procedure": "D4346",
-                        "plan_group": "GRP-1000",
-                        "subscriber_number": "3730189502",
-                        "provider_npi": "1497775530",
-                        "provider_fees": "130.00",
-                        "allowed_fees": "65.00",
-                        "member_coinsurance": "16.25",
-                        "member_copay": "0.00",
-                    }
-                ]
-            }
-            response = await client.post("/v1/claims", json=body, headers=bearer(KEY))
+            response = await client.post("/v1/claims", json=claim_body(), headers=bearer(KEY))
             claim_id = response.json()["id"]
             paid = PaymentCompletedV1(
                 payment_id=uuid.uuid4(),

@@ -5,26 +5,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from claimflow_devstack.testing import bearer, eventually
+from claimflow_devstack.testing import bearer, claim_body, eventually
 
 from ..conftest import AUDITOR_KEY
 from .conftest import SUBMITTER_KEY, Pipeline, new_trace
-
-CLAIM = {
-    "lines": [
-        {
-            "service_date": "2018-03-28",
-            "submitted_procedure": "D4346",
-            "plan_group": "GRP-1000",
-            "subscriber_number": "3730189502",
-            "provider_npi": "1497775530",
-            "provider_fees": "130.00",
-            "allowed_fees": "65.00",
-            "member_coinsurance": "16.25",
-            "member_copay": "0.00",
-        }
-    ]
-}
 
 # The steps of a claim's life, in the order the timeline shows them, with who acted.
 EXPECTED = [
@@ -46,7 +30,7 @@ async def test_a_claims_timeline_shows_every_step_with_the_claims_trace(
 ) -> None:
     trace_id = new_trace()
     submitted = await pipeline.intake.post(
-        "/v1/claims", json=CLAIM, headers=traced(SUBMITTER_KEY, trace_id)
+        "/v1/claims", json=claim_body(), headers=traced(SUBMITTER_KEY, trace_id)
     )
     assert submitted.status_code == 202, submitted.text
     claim_id = submitted.json()["id"]

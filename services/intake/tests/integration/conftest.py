@@ -61,20 +61,3 @@ async def worker(settings: IntakeSettings) -> AsyncIterator[Any]:
 def decode(message: Any) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(message.value)
     return value
-
-
-VALID_LINE = {
-    "service_date": "2018-03-28",
-    "submitted_procedure": "D4346",
-    "plan_group": "GRP-1000",
-    "subscriber_number": "3730189502",
-    "provider_npi": "1497775530",
-    "provider_fees": "130.00",
-    "allowed_fees": "65.00",
-    "member_coinsurance": "16.25",
-    "member_copay": "0.00",
-}
-
-
-def claim_body(lines: int = 1, **overrides: Any) -> dict[str, Any]:
-    return {"lines": [VALID_LINE | overrides for _ in range(lines)]}

@@ -7,7 +7,9 @@ import uuid
 import httpx
 import pytest
 
-from .conftest import AUDITOR_KEY, READER_KEY, VALID_LINE, auth, claim_body
+from claimflow_devstack.testing import VALID_LINE, claim_body
+
+from .conftest import AUDITOR_KEY, READER_KEY, auth
 
 PROBLEM = "application/problem+json"
 

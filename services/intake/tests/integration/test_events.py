@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from claimflow_devstack.testing import eventually, read_topic
+from claimflow_devstack.testing import claim_body, eventually, read_topic
 from claimflow_intake.adapters.tables import outbox
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.db import create_engine
@@ -29,7 +29,7 @@ from claimflow_shared.events.catalog import AdjudicatedTotalsV1
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.outbox import OutboxRelay
 
-from .conftest import auth, claim_body, decode
+from .conftest import auth, decode
 
 D = Decimal
 

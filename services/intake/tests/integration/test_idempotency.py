@@ -8,10 +8,11 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from claimflow_devstack.testing import claim_body
 from claimflow_intake.adapters.tables import claims, outbox
 from claimflow_intake.settings import IntakeSettings
 
-from .conftest import READER_KEY, auth, claim_body
+from .conftest import READER_KEY, auth
 
 
 async def _counts(settings: IntakeSettings) -> tuple[int, int]:

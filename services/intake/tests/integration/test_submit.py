@@ -11,12 +11,12 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from claimflow_devstack.testing import eventually, read_topic
+from claimflow_devstack.testing import claim_body, eventually, read_topic
 from claimflow_intake.adapters.tables import claim_lines, claims, outbox
 from claimflow_intake.settings import IntakeSettings
 from claimflow_intake.worker import create_worker_app
 
-from .conftest import READER_KEY, auth, claim_body, decode
+from .conftest import READER_KEY, auth, decode
 
 EXAMPLE = Path(__file__).parents[4] / "examples" / "claim_1234.csv"
 

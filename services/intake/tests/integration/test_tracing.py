@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from claimflow_devstack.testing import read_topic
+from claimflow_devstack.testing import claim_body, read_topic
 from claimflow_intake.adapters.tables import outbox
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.db import create_engine
@@ -17,7 +17,7 @@ from claimflow_shared.kafka.producer import Publisher
 from claimflow_shared.outbox import OutboxRelay
 from claimflow_shared.telemetry import setup_tracing
 
-from .conftest import auth, claim_body
+from .conftest import auth
 
 
 async def test_http_span_is_parent_of_publish_span_whose_context_travels_in_headers(

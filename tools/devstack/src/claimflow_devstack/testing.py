@@ -126,3 +126,22 @@ def submitted(*lines: dict[str, Any], claim_id: uuid.UUID | None = None) -> Clou
         totals=ClaimTotalsV1(net_fee=sum((m.net_fee for m in models), start=Decimal("0.00"))),
     )
     return new_event("/claimflow/intake", data, subject=str(data.claim_id))
+
+
+# A valid line of a POST /v1/claims body (one periodontal scaling: net fee 81.25).
+VALID_LINE = {
+    "service_date": "2018-03-28",
+    "submitted_procedure": "D4346",
+    "plan_group": "GRP-1000",
+    "subscriber_number": "3730189502",
+    "provider_npi": "1497775530",
+    "provider_fees": "130.00",
+    "allowed_fees": "65.00",
+    "member_coinsurance": "16.25",
+    "member_copay": "0.00",
+}
+
+
+def claim_body(lines: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A POST /v1/claims body of `lines` copies of VALID_LINE, with `overrides` applied."""
+    return {"lines": [VALID_LINE | overrides for _ in range(lines)]}
