@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claimflow_adjudication import messages
 from claimflow_adjudication.adapters import repository as repo
-from claimflow_adjudication.adapters.tables import outbox
+from claimflow_adjudication.adapters.tables import outbox, processed_events
 from claimflow_adjudication.domain import (
     ClaimResult,
     ClaimToAdjudicate,
@@ -33,13 +32,12 @@ from claimflow_adjudication.domain import (
 )
 from claimflow_shared.events import ClaimSubmittedV1, Topics, new_event
 from claimflow_shared.kafka.consumer import ConsumedEvent, UnprocessableEvent
-from claimflow_shared.kafka.tracing import messaging_attributes
-from claimflow_shared.outbox import enqueue
+from claimflow_shared.kafka.spans import process_span
+from claimflow_shared.outbox import enqueue, first_seen
 from claimflow_shared.outbox.writer import PendingEvent
 from claimflow_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 CONSUMER = "claimflow-adjudication"
 
@@ -101,7 +99,7 @@ async def adjudicate_batch(
     batch: Sequence[ConsumedEvent],
 ) -> list[ClaimResult]:
     """Apply the batch inside the caller's transaction; returns the results it stored."""
-    fresh = await repo.first_seen(conn, CONSUMER, [c.event.id for c in batch])
+    fresh = await first_seen(conn, processed_events, CONSUMER, [c.event.id for c in batch])
     pending = _prepare([c for c in batch if c.event.id in fresh], book)
     done = await repo.known_claims(conn, [p.claim.claim_id for p in pending])
     pending = [p for p in pending if p.claim.claim_id not in done]
@@ -114,14 +112,7 @@ async def adjudicate_batch(
     usage: dict[HistoryKey, UsageDelta] = {}
     events: list[PendingEvent] = []
     for p in pending:
-        with tracer.start_as_current_span(
-            f"{p.consumed.topic} process",
-            context=p.consumed.parent,
-            kind=SpanKind.CONSUMER,
-            attributes=messaging_attributes(
-                p.consumed.topic, "process", key=p.consumed.key, partition=p.consumed.partition
-            ),
-        ) as span:
+        with process_span(p.consumed) as span:
             result = adjudicate(p.claim, p.plan, histories)
             span.set_attribute("claimflow.claim.outcome", result.outcome)
             span.set_attribute("claimflow.plan.id", result.plan_id)

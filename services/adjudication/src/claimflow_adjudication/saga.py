@@ -12,29 +12,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claimflow_adjudication import messages
 from claimflow_adjudication.adapters import repository as repo
-from claimflow_adjudication.adapters.tables import outbox
+from claimflow_adjudication.adapters.tables import outbox, processed_events
 from claimflow_shared.events import PaymentCompletedV1, PaymentFailedV1, Topics, new_event
 from claimflow_shared.kafka.consumer import ConsumedEvent, UnprocessableEvent
-from claimflow_shared.kafka.tracing import messaging_attributes
-from claimflow_shared.outbox import enqueue
+from claimflow_shared.kafka.spans import process_span
+from claimflow_shared.outbox import enqueue, first_seen
 from claimflow_shared.outbox.writer import PendingEvent
 from claimflow_shared.settings import ServiceSettings
 
 from .adjudicating import CONSUMER
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 PAYMENT_RESULTS = Counter(
     "claimflow_payment_results_total",
@@ -49,7 +46,7 @@ async def apply_payment_results(
     conn: AsyncConnection, settings: ServiceSettings, batch: Sequence[ConsumedEvent]
 ) -> list[str]:
     """Apply the batch inside the caller's transaction; returns the result of each event."""
-    fresh = await repo.first_seen(conn, CONSUMER, [c.event.id for c in batch])
+    fresh = await first_seen(conn, processed_events, CONSUMER, [c.event.id for c in batch])
     todo = [c for c in batch if c.event.id in fresh]
     for consumed in todo:
         if not isinstance(consumed.event.data, PaymentCompletedV1 | PaymentFailedV1):
@@ -78,7 +75,7 @@ async def apply_payment_results(
             continue
         state[data.claim_id] = wanted
         if isinstance(data, PaymentCompletedV1):
-            with _processing(consumed):
+            with process_span(consumed):
                 await repo.set_payment_state(
                     conn, data.claim_id, status="paid", payment_status=repo.COMPLETED
                 )
@@ -90,18 +87,6 @@ async def apply_payment_results(
     if failing:
         await _compensate(conn, settings, failing)
     return outcomes
-
-
-def _processing(consumed: ConsumedEvent) -> AbstractContextManager[Span]:
-    """The consumer span of one payment result: a child of the payments system's message."""
-    return tracer.start_as_current_span(
-        f"{consumed.topic} process",
-        context=consumed.parent,
-        kind=SpanKind.CONSUMER,
-        attributes=messaging_attributes(
-            consumed.topic, "process", key=consumed.key, partition=consumed.partition
-        ),
-    )
 
 
 def _data(consumed: ConsumedEvent) -> PaymentCompletedV1 | PaymentFailedV1:
@@ -134,7 +119,7 @@ async def _compensate(
         await repo.set_payment_state(
             conn, data.claim_id, status="payment_failed", payment_status=repo.FAILED, reason=reason
         )
-        with _processing(consumed) as span:
+        with process_span(consumed) as span:
             log.info("claim %s payment failed; compensating", data.claim_id)
             key = str(data.claim_id)
             event = new_event(

@@ -4,10 +4,7 @@ outbox. Runs as its own process (and Deployment), serving only health and metric
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,15 +13,9 @@ from claimflow_adjudication import adjudicating, saga
 from claimflow_adjudication.adapters.tables import outbox
 from claimflow_adjudication.plan_feed import PlanFeed, ensure_plans_topic
 from claimflow_adjudication.settings import AdjudicationSettings
-from claimflow_shared.db import create_engine
 from claimflow_shared.events import Topics
-from claimflow_shared.kafka.admin import ensure_topics
-from claimflow_shared.kafka.consumer import BatchHandler, ConsumedEvent, EventConsumer
-from claimflow_shared.kafka.producer import Publisher
-from claimflow_shared.logs import configure_logging
-from claimflow_shared.outbox import OutboxRelay
-from claimflow_shared.web.app import build_app
-from claimflow_shared.web.health import ReadinessCheck, worker_checks
+from claimflow_shared.kafka.consumer import BatchHandler, ConsumedEvent
+from claimflow_shared.runtime import WorkerRuntime, build_worker_app
 
 # Called after a batch's transaction committed and before its offset is committed; lets a
 # test stop the process exactly there.
@@ -76,62 +67,34 @@ def create_worker_app(
     settings: AdjudicationSettings | None = None, *, after_commit: AfterCommit | None = None
 ) -> FastAPI:
     settings = settings or AdjudicationSettings()
-    configure_logging(settings.service_name + "-worker", settings.log_level)
-    state: dict[str, Any] = {}
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        await asyncio.to_thread(
-            ensure_topics, settings, produced_topics(settings) + consumed_topics(settings)
-        )
+    async def compose(runtime: WorkerRuntime) -> None:
+        engine = await runtime.open_engine()
+        await runtime.ensure_topics(produced_topics(settings) + consumed_topics(settings))
         await ensure_plans_topic(settings)
         feed = PlanFeed(settings)
         feed.start()
-        publisher: Publisher | None = None
-        consumer: EventConsumer | None = None
-        stop = asyncio.Event()
-        relay_task: asyncio.Task[None] | None = None
-        try:
-            # Claims wait until the plans topic is replayed: never adjudicate on a stale plan.
-            if not await feed.reader.wait_caught_up(settings.plans_catch_up_seconds):
-                raise RuntimeError(
-                    f"plans topic not replayed within {settings.plans_catch_up_seconds:.0f}s"
-                )
-            publisher = await asyncio.to_thread(Publisher, settings)
-            relay = OutboxRelay.for_service(engine, outbox, publisher, settings)
-            consumer = EventConsumer(
-                settings,
-                group_id=settings.consumer_group,
-                topics=consumed_topics(settings),
-                handler=batch_handler(engine, settings, feed, after_commit),
-                loop=asyncio.get_running_loop(),
-                dead_letters=publisher,
+        runtime.on_exit(feed.stop)
+        runtime.app.state.plan_feed = feed
+        # Claims wait until the plans topic is replayed: never adjudicate on a stale plan.
+        if not await feed.reader.wait_caught_up(settings.plans_catch_up_seconds):
+            raise RuntimeError(
+                f"plans topic not replayed within {settings.plans_catch_up_seconds:.0f}s"
             )
-            relay_task = asyncio.create_task(relay.run(stop), name="outbox-relay")
-            consumer.start()
-            state.update(engine=engine, relay=relay, consumer=consumer, feed=feed)
-            app.state.plan_feed = feed
-            yield
-        finally:
-            stop.set()
-            if consumer is not None:
-                await consumer.stop()
-            if relay_task is not None:
-                await relay_task
-            await feed.stop()
-            if publisher is not None:
-                await asyncio.to_thread(publisher.close)
-            await engine.dispose()
+        await runtime.start_relay(outbox)
+        await runtime.start_consumer(
+            settings.consumer_group,
+            consumed_topics(settings),
+            batch_handler(engine, settings, feed, after_commit),
+        )
 
-    async def plans() -> None:
-        await state["feed"].check()
+    async def plans(runtime: WorkerRuntime) -> None:
+        await runtime.app.state.plan_feed.check()
 
-    return build_app(
+    return build_worker_app(
         settings,
         title="claimflow adjudication worker",
         description="Claims consumer, payments saga and outbox relay of the adjudication service.",
-        version="1.0.0",
-        lifespan=lifespan,
-        checks={**worker_checks(state), "plans": ReadinessCheck(plans)},
+        compose=compose,
+        checks={"plans": plans},
     )

@@ -11,13 +11,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.adapters import store
@@ -37,18 +35,11 @@ from claimflow_audit.settings import AuditSettings
 from claimflow_shared.events import Topics
 from claimflow_shared.events.envelope import decode_envelope
 from claimflow_shared.kafka.admin import ensure_topics
-from claimflow_shared.kafka.consumer import (
-    Consumed,
-    ConsumedEvent,
-    EventConsumer,
-    RecordBatchHandler,
-)
-from claimflow_shared.kafka.producer import Publisher
-from claimflow_shared.kafka.tracing import messaging_attributes
-from claimflow_shared.logs import configure_logging
+from claimflow_shared.kafka.consumer import Consumed, ConsumedEvent, RecordBatchHandler
+from claimflow_shared.kafka.spans import start_process_span
 from claimflow_shared.plans import ensure_plans_topic, plans_topic
-from claimflow_shared.web.app import build_app
-from claimflow_shared.web.health import ReadinessCheck, worker_checks
+from claimflow_shared.runtime import WorkerRuntime, build_worker_app
+from claimflow_shared.web.health import Unhealthy
 
 STALL_SECONDS = 60.0
 
@@ -64,7 +55,6 @@ AUDITED_TOPICS = (
 )
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 
 def audited_topics(settings: AuditSettings) -> list[str]:
@@ -90,17 +80,7 @@ def audit_handler(engine: AsyncEngine) -> RecordBatchHandler:
         entries = [entry_for(consumed) for consumed in batch]
         # One processing span per record, each a child of that record's producer span, so
         # the audit step shows in every claim's trace; they cover the shared transaction.
-        spans = [
-            tracer.start_span(
-                f"{c.topic} process",
-                context=c.parent,
-                kind=SpanKind.CONSUMER,
-                attributes=messaging_attributes(
-                    c.topic, "process", key=c.key, partition=c.partition
-                ),
-            )
-            for c in batch
-        ]
+        spans = [start_process_span(c) for c in batch]
         started = time.perf_counter()
         try:
             # One transaction per batch, committed before the consumer commits the offsets.
@@ -129,90 +109,63 @@ def audit_handler(engine: AsyncEngine) -> RecordBatchHandler:
     return handle
 
 
-def _start_verifier(
-    settings: AuditSettings,
-) -> tuple[ScheduledVerifier, asyncio.Task[None], AsyncEngine] | None:
+def _start_verifier(runtime: WorkerRuntime, settings: AuditSettings) -> ScheduledVerifier | None:
     """The scheduled chain verification, on its own connection: a long walk never holds one
     the consumer needs (reads take no lock that an append waits for)."""
     if settings.audit_verify_interval_seconds <= 0:
         return None
     engine = create_engine(settings, single_connection=True, role="verifier")
+    runtime.on_exit(engine.dispose)
     verifier = ScheduledVerifier(
         engine,
         interval=settings.audit_verify_interval_seconds,
         full_interval=settings.audit_full_verify_interval_seconds,
         chunk_size=settings.verify_chunk_size,
     )
-    return verifier, asyncio.create_task(verifier.run(), name="audit-verify"), engine
+    task = asyncio.create_task(verifier.run(), name="audit-verify")
 
+    async def cancel() -> None:
+        # Cancelled, not awaited to the end: a full walk of a long chain must not hold up a
+        # shutdown; it is a read, so stopping mid-way leaves nothing behind.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
-async def _stop_verifier(task: asyncio.Task[None], engine: AsyncEngine) -> None:
-    # Cancelled, not awaited to the end: a full walk of a long chain must not hold up a
-    # shutdown; it is a read, so stopping mid-way leaves nothing behind.
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await engine.dispose()
+    runtime.on_exit(cancel)
+    return verifier
 
 
 def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
-    configure_logging(settings.service_name + "-worker", settings.log_level)
-    state: dict[str, Any] = {}
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        try:
-            await check_least_privilege(engine, allow_owner=settings.allow_owner_as_app_role)
-            async with engine.connect() as conn:
-                CHAIN_LENGTH.set((await store.chain_head(conn)).seq)
-            await asyncio.to_thread(_ensure_topics, settings)
-            publisher = await asyncio.to_thread(Publisher, settings)
-        except BaseException:
-            await engine.dispose()
-            raise
-        consumer = EventConsumer(
-            settings,
-            group_id=settings.consumer_group,
-            topics=audited_topics(settings),
-            handler=audit_handler(engine),
-            loop=asyncio.get_running_loop(),
-            dead_letters=publisher,
+    async def compose(runtime: WorkerRuntime) -> None:
+        engine = await runtime.open_engine(create_engine(settings))
+        await check_least_privilege(engine, allow_owner=settings.allow_owner_as_app_role)
+        async with engine.connect() as conn:
+            CHAIN_LENGTH.set((await store.chain_head(conn)).seq)
+        await asyncio.to_thread(_ensure_topics, settings)
+        checkpointer = Checkpointer(engine, settings.checkpoint_interval_seconds)
+        runtime.app.state.checkpointer = checkpointer
+        runtime.start_loop("audit-checkpoints", checkpointer.run)
+        runtime.app.state.chain_verifier = _start_verifier(runtime, settings)
+        await runtime.start_consumer(
+            settings.consumer_group,
+            audited_topics(settings),
+            audit_handler(engine),
             decoder=decode_envelope,
             tombstones=True,
         )
-        checkpointer = Checkpointer(engine, settings.checkpoint_interval_seconds)
-        stop = asyncio.Event()
-        checkpoints = asyncio.create_task(checkpointer.run(stop), name="audit-checkpoints")
-        verifying = _start_verifier(settings)
-        consumer.start()
-        state.update(engine=engine, consumer=consumer, checkpointer=checkpointer)
-        app.state.chain_verifier = verifying[0] if verifying is not None else None
-        try:
-            yield
-        finally:
-            stop.set()
-            if verifying is not None:
-                await _stop_verifier(*verifying[1:])
-            await consumer.stop()
-            await checkpoints
-            await asyncio.to_thread(publisher.close)
-            await engine.dispose()
 
-    async def checkpointer_running() -> None:
-        idle = time.monotonic() - state["checkpointer"].last_cycle
+    async def checkpointer_running(runtime: WorkerRuntime) -> None:
+        idle = time.monotonic() - runtime.app.state.checkpointer.last_cycle
         if idle > settings.checkpoint_interval_seconds + STALL_SECONDS:
-            raise RuntimeError("checkpointer stalled")
+            raise Unhealthy("checkpointer stalled")
 
-    return build_app(
+    return build_worker_app(
         settings,
         title="claimflow audit-log worker",
         description="Appends every claimflow event to the audit chain and checkpoints it.",
-        version="1.0.0",
-        lifespan=lifespan,
-        checks={
-            **worker_checks(state, relay=False),
-            "checkpointer": ReadinessCheck(checkpointer_running),
-        },
+        compose=compose,
+        checks={"checkpointer": checkpointer_running},
+        relay=False,
     )

@@ -5,42 +5,32 @@ Runs as its own process (and Deployment), serving only health and metrics over H
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from claimflow_intake.adapters import repository
 from claimflow_intake.adapters.tables import outbox, processed_events
 from claimflow_intake.settings import IntakeSettings
-from claimflow_shared.db import create_engine
 from claimflow_shared.events import (
     ClaimAdjudicatedV1,
     ClaimReversedV1,
     PaymentCompletedV1,
     Topics,
 )
-from claimflow_shared.kafka.admin import ensure_topics
-from claimflow_shared.kafka.consumer import ConsumedEvent, EventConsumer, UnprocessableEvent
-from claimflow_shared.kafka.producer import Publisher
-from claimflow_shared.kafka.tracing import messaging_attributes
-from claimflow_shared.logs import configure_logging
-from claimflow_shared.outbox import OutboxRelay, mark_processed
-from claimflow_shared.web.app import build_app
-from claimflow_shared.web.health import worker_checks
+from claimflow_shared.kafka.consumer import BatchHandler, ConsumedEvent, UnprocessableEvent
+from claimflow_shared.kafka.spans import process_span
+from claimflow_shared.outbox import first_seen
+from claimflow_shared.runtime import WorkerRuntime, build_worker_app
 
 # Processed-event ids are recorded under this name, whatever the Kafka consumer group is.
 PROCESSED_AS = "claimflow-intake"
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 STATUS_CHANGES = Counter(
     "claimflow_claim_status_changes_total", "Claim status changes applied by intake", ["status"]
@@ -85,67 +75,38 @@ async def _apply(conn: AsyncConnection, consumed: ConsumedEvent) -> None:
     log.info("claim %s: %s applied", claim_id, status)
 
 
-def status_handler(engine: AsyncEngine) -> Any:
+def status_handler(engine: AsyncEngine) -> BatchHandler:
     async def handle(batch: Sequence[ConsumedEvent]) -> None:
         # One transaction per batch: effects and processed-event ids commit together, and the
         # consumer commits offsets only after this returns.
         async with engine.begin() as conn:
+            fresh = await first_seen(
+                conn, processed_events, PROCESSED_AS, [c.event.id for c in batch]
+            )
             for consumed in batch:
-                with tracer.start_as_current_span(
-                    f"{consumed.topic} process",
-                    context=consumed.parent,
-                    kind=SpanKind.CONSUMER,
-                    attributes=messaging_attributes(
-                        consumed.topic, "process", key=consumed.key, partition=consumed.partition
-                    ),
-                ):
-                    if await mark_processed(
-                        conn, processed_events, PROCESSED_AS, consumed.event.id
-                    ):
-                        await _apply(conn, consumed)
+                if consumed.event.id not in fresh:
+                    continue
+                fresh.discard(consumed.event.id)  # the same event twice in one batch
+                with process_span(consumed):
+                    await _apply(conn, consumed)
 
     return handle
 
 
 def create_worker_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
-    configure_logging(settings.service_name + "-worker", settings.log_level)
-    state: dict[str, Any] = {}
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        await asyncio.to_thread(
-            ensure_topics, settings, produced_topics(settings) + consumed_topics(settings)
+    async def compose(runtime: WorkerRuntime) -> None:
+        engine = await runtime.open_engine()
+        await runtime.ensure_topics(produced_topics(settings) + consumed_topics(settings))
+        await runtime.start_relay(outbox)
+        await runtime.start_consumer(
+            settings.consumer_group, consumed_topics(settings), status_handler(engine)
         )
-        publisher = await asyncio.to_thread(Publisher, settings)
-        relay = OutboxRelay.for_service(engine, outbox, publisher, settings)
-        consumer = EventConsumer(
-            settings,
-            group_id=settings.consumer_group,
-            topics=consumed_topics(settings),
-            handler=status_handler(engine),
-            loop=asyncio.get_running_loop(),
-            dead_letters=publisher,
-        )
-        stop = asyncio.Event()
-        relay_task = asyncio.create_task(relay.run(stop), name="outbox-relay")
-        consumer.start()
-        state.update(engine=engine, relay=relay, consumer=consumer)
-        try:
-            yield
-        finally:
-            stop.set()
-            await consumer.stop()
-            await relay_task
-            await asyncio.to_thread(publisher.close)
-            await engine.dispose()
 
-    return build_app(
+    return build_worker_app(
         settings,
         title="claimflow intake worker",
         description="Outbox relay and claim-status consumer of the intake service.",
-        version="1.0.0",
-        lifespan=lifespan,
-        checks=worker_checks(state),
+        compose=compose,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, TypeAdapter, field_validator
+from pydantic import BaseModel, Field, SecretStr, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from claimflow_shared.dburl import async_url
@@ -74,6 +74,20 @@ class ServiceSettings(BaseSettings):
     # the wait in latency. 1 = answer at once.
     kafka_fetch_min_bytes: int = Field(default=32768, ge=1)
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=0)
+    # Group membership: a member silent for the session timeout, or between two polls for the
+    # max poll interval, loses its partitions to the others.
+    kafka_session_timeout_ms: int = Field(default=45000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3000, ge=100)
+    kafka_max_poll_interval_ms: int = Field(default=300000, ge=1000)
+    # A batch's handler that runs longer is cancelled (its transaction rolls back) and retried.
+    kafka_handler_timeout_seconds: float = Field(default=60.0, gt=0)
+    kafka_retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    # More dead letters than this within the window halts the consumer (unhealthy) instead of
+    # dead-lettering a whole topic after a bad deploy. 0 = no limit.
+    kafka_dead_letter_limit: int = Field(default=100, ge=0)
+    kafka_dead_letter_window_seconds: float = Field(default=60.0, gt=0)
+    # Lag with no committed batch for this long, or a poll loop stuck as long, fails liveness.
+    kafka_consumer_stall_seconds: float = Field(default=300.0, gt=0)
 
     api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
 
@@ -104,6 +118,15 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, str):
             return _API_KEYS.validate_json(value) if value.strip() else []
         return value
+
+    @model_validator(mode="after")
+    def _consumer_timings_fit(self) -> ServiceSettings:
+        if self.kafka_heartbeat_interval_ms * 3 > self.kafka_session_timeout_ms:
+            raise ValueError("kafka_heartbeat_interval_ms must be at most a third of the session")
+        if self.kafka_handler_timeout_seconds * 1000 >= self.kafka_max_poll_interval_ms:
+            # A handler may hold the poll loop that long; past the interval the member is out.
+            raise ValueError("kafka_handler_timeout_seconds must be below the max poll interval")
+        return self
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"

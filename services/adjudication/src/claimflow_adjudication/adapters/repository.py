@@ -42,24 +42,6 @@ COMPLETED = "completed"
 FAILED = "failed"
 
 
-_FIRST_SEEN = text(
-    """
-    INSERT INTO processed_events (consumer, event_id)
-    SELECT :consumer, e FROM unnest(CAST(:ids AS varchar[])) AS e ORDER BY e
-    ON CONFLICT DO NOTHING
-    RETURNING event_id
-    """
-)
-
-
-async def first_seen(conn: AsyncConnection, consumer: str, event_ids: Sequence[str]) -> set[str]:
-    """Record event ids for `consumer`; returns those not recorded before (to be applied)."""
-    if not event_ids:
-        return set()
-    rows = await conn.execute(_FIRST_SEEN, {"consumer": consumer, "ids": sorted(set(event_ids))})
-    return {row.event_id for row in rows}
-
-
 async def known_claims(conn: AsyncConnection, claim_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
     ids = list(claim_ids)
     if not ids:

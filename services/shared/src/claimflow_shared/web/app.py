@@ -13,7 +13,7 @@ from claimflow_shared.settings import ServiceSettings
 from claimflow_shared.telemetry import instrument_app, setup_tracing
 
 from .auth import ApiKeyAuthenticator
-from .health import ReadinessCheck, health_router
+from .health import Check, ReadinessCheck, health_router
 from .limits import BodySizeLimitMiddleware, BodyTooLargeError
 from .metrics import RedMetricsMiddleware, metrics_router
 from .problems import PROBLEM_BASE, Problem, install_problem_handlers, problem_response
@@ -29,6 +29,7 @@ def build_app(
     version: str,
     lifespan: Lifespan,
     checks: Mapping[str, ReadinessCheck],
+    liveness: Mapping[str, Check] | None = None,
     max_body_bytes: int = 1_048_576,
     openapi_tags: list[dict[str, Any]] | None = None,
 ) -> FastAPI:
@@ -57,7 +58,7 @@ def build_app(
     app.add_exception_handler(BodyTooLargeError, body_too_large)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RedMetricsMiddleware, service=settings.service_name)
-    app.include_router(health_router(checks))
+    app.include_router(health_router(checks, liveness))
     app.include_router(metrics_router())
     provider = setup_tracing(
         settings.service_name,
