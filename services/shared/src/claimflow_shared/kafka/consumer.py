@@ -26,6 +26,7 @@ handler as ConsumedTombstone, in offset order with the events, instead of dead-l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -315,7 +316,9 @@ class EventConsumer:
         for tp, due in list(self._retry_at.items()):
             if due <= now:
                 del self._retry_at[tp]
-                consumer.resume(tp)
+                with contextlib.suppress(KeyError, IllegalStateError):
+                    # No longer ours: the new owner reads it from the committed offset.
+                    consumer.resume(tp)
 
     def _retry_later(
         self, consumer: KafkaConsumer, tp: TopicPartition, offset: int, exc: BaseException
