@@ -4,10 +4,8 @@ while a partition is retried, halts past its dead-letter budget, and says when i
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,8 +13,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 
-from claimflow_devstack.testing import eventually, publish, read_topic
-from claimflow_shared.events import AuditAccessV1, new_event
+from claimflow_devstack.testing import claim_line, eventually, publish, read_topic, submitted
 from claimflow_shared.kafka.admin import ensure_topics
 from claimflow_shared.kafka.consumer import ConsumedEvent, EventConsumer
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
@@ -24,15 +21,7 @@ from claimflow_shared.settings import ServiceSettings
 
 
 def _event(topic: str, key: str) -> OutgoingMessage:
-    claim = uuid.uuid4()
-    value = new_event(
-        "/test",
-        AuditAccessV1(
-            claim_id=claim, principal="p", action="claim.read", accessed_at=datetime.now(UTC)
-        ),
-        subject=str(claim),
-    ).to_json()
-    return OutgoingMessage(topic, key, value)
+    return OutgoingMessage(topic, key, submitted(claim_line()).to_json())
 
 
 def _key_for(partition: int, partitions: int = 2) -> str:
