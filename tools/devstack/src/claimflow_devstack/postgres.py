@@ -269,6 +269,12 @@ class PostgresServer:
         processes.stop(self._proc, timeout, sig=signal.SIGINT, whole_group=False)
         self._proc = None
 
+    def request_smart_shutdown(self) -> None:
+        """SIGTERM, PostgreSQL's "smart" shutdown: open sessions go on, new ones are refused
+        ("the database system is shutting down") until the last one ends, then it exits.
+        stop() still reaps it."""
+        os.kill(self.pid, signal.SIGTERM)
+
     def restart(self, timeout: float = 60.0) -> None:
         self.stop()
         self._launch(timeout)
