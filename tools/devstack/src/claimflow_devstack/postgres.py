@@ -194,7 +194,13 @@ class PostgresServer:
                 f"port {self.host}:{self.port} is in use; PostgreSQL cannot bind it"
             )
         self._proc = processes.start(
-            "postgres", self._server_argv(), log_path=self.log_path, user=self.user
+            "postgres",
+            self._server_argv(),
+            log_path=self.log_path,
+            user=self.user,
+            # The postmaster runs in the foreground as our child (no pg_ctl daemonising), so
+            # it can be tied to us; SIGINT is its fast shutdown, which ends its sessions.
+            death_signal=signal.SIGINT,
         )
         try:
             processes.wait_for_port(self.host, self.port, timeout, self._proc)
