@@ -61,9 +61,10 @@ def rendered_dir(
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chart_cluster(kube_cluster: KubeCluster) -> Iterator[tuple[KubeCluster, HookRunner]]:
-    """The test API server with the third-party CRDs installed and the hook runner going."""
+    """The test API server with the third-party CRDs installed and the hook runner going,
+    for one module: the runner's thread must not poll on into other modules' tests."""
     with kube_cluster.client() as client:
         for crd in third_party_crds():
             response = client.post(
@@ -74,5 +75,7 @@ def chart_cluster(kube_cluster: KubeCluster) -> Iterator[tuple[KubeCluster, Hook
             wait_established(client, crd["metadata"]["name"])
     runner = HookRunner(kube_cluster)
     runner.start()
-    yield kube_cluster, runner
-    runner.stop()
+    try:
+        yield kube_cluster, runner
+    finally:
+        runner.stop()

@@ -239,6 +239,8 @@ class HookRunner:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            raise RuntimeError("the hook runner did not stop within 10 s")
 
     def _run(self) -> None:
         with self._cluster.client() as client:

@@ -130,3 +130,5 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+        if thread.is_alive():
+            raise RuntimeError("the OTLP receiver's thread did not stop within 5 s")

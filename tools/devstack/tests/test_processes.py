@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,3 +63,64 @@ def test_port_helpers() -> None:
     port = processes.free_port()
     assert processes.port_is_free(port)
     assert not processes.port_accepts("127.0.0.1", port)
+
+
+_SUPERVISOR = """
+import signal, sys, time
+from pathlib import Path
+from claimflow_devstack import processes
+
+logs = Path(sys.argv[1])
+polite = "import time; print('ready', flush=True); time.sleep(600)"
+stubborn = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('ready', flush=True); time.sleep(600)"
+)
+with processes.supervised(grace=1.0):
+    started = [
+        processes.start(name, [sys.executable, "-c", code], log_path=logs / f"{name}.log")
+        for name, code in (("polite", polite), ("stubborn", stubborn))
+    ]
+    print(" ".join(str(p.pid) for p in started), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_children_of_a_sigkilled_supervisor_are_stopped_then_killed(tmp_path: Path) -> None:
+    # One child exits on the SIGTERM the kernel sends when its parent dies; the other ignores
+    # it and is SIGKILLed by the reaper once the grace period is over.
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", _SUPERVISOR, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    children: list[int] = []
+    try:
+        assert supervisor.stdout is not None
+        children = [int(pid) for pid in supervisor.stdout.readline().split()]
+        assert len(children) == 2
+        deadline = time.monotonic() + 30
+        for name in ("polite", "stubborn"):
+            # The line on its own: the log's header quotes the command, 'ready' included.
+            while "ready" not in (tmp_path / f"{name}.log").read_text().splitlines():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert all(_running(pid) for pid in children)
+        os.kill(supervisor.pid, signal.SIGKILL)
+        supervisor.wait()
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in children if _running(pid)]
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+        for pid in children:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)  # a failed run's leftovers: this test's own
+
+
+def _running(pid: int) -> bool:
+    try:
+        return _state(pid) != "Z"
+    except FileNotFoundError:
+        return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -199,14 +200,15 @@ def topic(op_settings: OperatorSettings) -> PlansTopic:
     return PlansTopic(op_settings)
 
 
+@contextmanager
 def operator_runner(
     settings: OperatorSettings,
     kube_cluster: KubeCluster,
     monkeypatch: pytest.MonkeyPatch,
     kubeconfig: Path | None = None,
-) -> KopfRunner:
+) -> Iterator[KopfRunner]:
     """The operator as `claimflow-operator run` starts it, logged in with a kubeconfig (the
-    session's admin one unless given)."""
+    session's admin one unless given), running for the `with` block."""
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig or kube_cluster.env()["KUBECONFIG"]))
     args = [
         "run",
@@ -214,12 +216,16 @@ def operator_runner(
         f"--liveness=http://127.0.0.1:{settings.operator_health_port}/healthz",
     ]
     args += [f"--namespace={ns}" for ns in settings.operator_namespaces]
-    return KopfRunner(
-        args,
-        registry=build_registry(settings),
-        settings=kopf_settings(settings),
-        timeout=60,
-    )
+    configured = kopf_settings(settings)
+    try:
+        with KopfRunner(
+            args, registry=build_registry(settings), settings=configured, timeout=60
+        ) as runner:
+            yield runner
+    finally:
+        # kopf runs sync handlers and client calls on this executor and never shuts it down:
+        # nothing to a one-shot CLI process, idle threads piling up in a test session.
+        configured.execution.executor.shutdown(wait=True)
 
 
 @pytest.fixture

@@ -61,6 +61,16 @@ class ServiceSettings(BaseSettings):
     # A ping per checkout costs a round trip on every request; without it a connection the
     # server dropped fails one statement, and SQLAlchemy then replaces the whole pool.
     database_pre_ping: bool = False
+    # How long a request waits for a pooled connection before it answers 503: an exhausted
+    # pool is an overload, and a client retrying after Retry-After beats one timing out.
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long opening a connection may take (asyncpg waits a minute by default): a server
+    # that drops packets, rather than refusing, must fail a request as fast as one that refuses.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL's statement_timeout for every connection of the service (0 = none): a
+    # statement stuck behind a lock or a runaway plan is cancelled, and the request answers 503
+    # instead of holding a connection for ever.
+    database_statement_timeout_ms: int = Field(default=30_000, ge=0)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Prepended to every topic name so several stacks (or tests) can share one cluster.

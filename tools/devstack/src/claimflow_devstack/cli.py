@@ -12,7 +12,7 @@ from types import FrameType
 
 import httpx
 
-from claimflow_devstack import kafka_install, kube, postgres, promtool, redis
+from claimflow_devstack import kafka_install, kube, postgres, processes, promtool, redis
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import repo_root
 from claimflow_devstack.services import SERVICES
@@ -53,7 +53,12 @@ def _still_stopping(signum: int, frame: FrameType | None) -> None:
 
 
 def run() -> int:
-    stack = LocalStack(SERVICES, repo_root())
+    # However this process ends, even by SIGKILL, nothing it started outlives it.
+    with processes.supervised():
+        return _run(LocalStack(SERVICES, repo_root()))
+
+
+def _run(stack: LocalStack) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     code = 0
     try:

@@ -194,7 +194,13 @@ class PostgresServer:
                 f"port {self.host}:{self.port} is in use; PostgreSQL cannot bind it"
             )
         self._proc = processes.start(
-            "postgres", self._server_argv(), log_path=self.log_path, user=self.user
+            "postgres",
+            self._server_argv(),
+            log_path=self.log_path,
+            user=self.user,
+            # The postmaster runs in the foreground as our child (no pg_ctl daemonising), so
+            # it can be tied to us; SIGINT is its fast shutdown, which ends its sessions.
+            death_signal=signal.SIGINT,
         )
         try:
             processes.wait_for_port(self.host, self.port, timeout, self._proc)
@@ -268,6 +274,12 @@ class PostgresServer:
         # waiting for them (SIGTERM), and its children are the postmaster's to stop.
         processes.stop(self._proc, timeout, sig=signal.SIGINT, whole_group=False)
         self._proc = None
+
+    def request_smart_shutdown(self) -> None:
+        """SIGTERM, PostgreSQL's "smart" shutdown: open sessions go on, new ones are refused
+        ("the database system is shutting down") until the last one ends, then it exits.
+        stop() still reaps it."""
+        os.kill(self.pid, signal.SIGTERM)
 
     def restart(self, timeout: float = 60.0) -> None:
         self.stop()

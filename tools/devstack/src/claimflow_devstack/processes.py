@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +20,10 @@ from claimflow_devstack.errors import ProcessDiedError
 
 LOCALHOST = "127.0.0.1"
 _TAIL_BYTES = 64 * 1024
+# prctl(2): the signal the kernel sends a process when the thread that forked it exits.
+_PR_SET_PDEATHSIG = 1
+# How long children get, after their supervisor died, before the reaper SIGKILLs them.
+REAPER_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -64,6 +71,78 @@ def _open_log(log_path: Path, argv: Sequence[str]) -> int:
     return fd
 
 
+class _Reaper:
+    """The supervisor's end of the reaper process (claimflow_devstack.reaper)."""
+
+    def __init__(self, grace: float) -> None:
+        self.popen = subprocess.Popen(  # noqa: S603 - our own module, no shell
+            [sys.executable, "-m", "claimflow_devstack.reaper", str(grace)],
+            stdin=subprocess.PIPE,
+            # Its own session: a signal to the supervisor's group (Ctrl-C) spares it.
+            start_new_session=True,
+        )
+
+    def tell(self, line: str) -> None:
+        assert self.popen.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.popen.stdin.write(f"{line}\n".encode())
+            self.popen.stdin.flush()
+
+    def close(self) -> None:
+        assert self.popen.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.popen.stdin.close()
+        self.popen.wait()
+
+
+_reaper: _Reaper | None = None
+
+
+@contextlib.contextmanager
+def supervised(grace: float = REAPER_GRACE_SECONDS) -> Iterator[None]:
+    """Children started in this block, from the main thread, do not outlive this process,
+    however it ends (SIGKILL included): the kernel sends each its stop signal when we die
+    (PR_SET_PDEATHSIG), and a reaper process SIGKILLs, after `grace` seconds, the groups of
+    those still running. Linux only; elsewhere a no-op."""
+    global _reaper  # noqa: PLW0603 - one supervisor per process
+    if not sys.platform.startswith("linux") or _reaper is not None:
+        yield
+        return
+    _reaper = _Reaper(grace)
+    try:
+        yield
+    finally:
+        reaper, _reaper = _reaper, None
+        reaper.close()
+
+
+def _libc_prctl() -> Callable[..., int]:
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
+def _die_with_us(death_signal: int) -> Callable[[], None] | None:
+    """A preexec_fn tying the child to this process, when supervised.
+
+    The kernel signals the child when the *thread* that forked it exits, so only children
+    forked by the main thread are tied: one started from a worker thread would be stopped when
+    that thread ends, long before we do.
+    """
+    if _reaper is None or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = _libc_prctl()  # looked up here: the child runs as little Python as it can
+    parent = os.getpid()
+
+    def tie() -> None:
+        # Runs in the child after any change of user (which would clear the setting).
+        if prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:
+            os._exit(1)  # we died before prctl took effect: nobody would signal it now
+
+    return tie
+
+
 def start(
     name: str,
     argv: Sequence[str],
@@ -73,11 +152,13 @@ def start(
     cwd: Path | None = None,
     user: str | None = None,
     pid_file: Path | None = None,
+    death_signal: int = signal.SIGTERM,
 ) -> ManagedProcess:
     """Start `argv` detached from our terminal's signals, output appended to `log_path`.
 
     Its own session makes it a process-group leader: Ctrl-C in the terminal reaches
-    only us, so we decide the shutdown order, and stop() can find its children.
+    only us, so we decide the shutdown order, and stop() can find its children. Under
+    supervised(), `death_signal` is what it gets if we die without stopping it.
     """
     fd = _open_log(log_path, argv)
     try:
@@ -90,13 +171,21 @@ def start(
             cwd=cwd,
             user=user,
             start_new_session=True,
+            preexec_fn=_die_with_us(death_signal),  # noqa: PLW1509 - see _die_with_us
         )
     finally:
         os.close(fd)
+    if _reaper is not None:
+        _reaper.tell(f"+{popen.pid}")
     if pid_file is not None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{popen.pid}\n")
     return ManagedProcess(name, list(argv), log_path, popen, pid_file)
+
+
+def _reaped(proc: ManagedProcess) -> None:
+    if _reaper is not None:
+        _reaper.tell(f"-{proc.pid}")
 
 
 def run(
@@ -113,6 +202,7 @@ def run(
     proc = start(name, argv, log_path=log_path, env=env, cwd=cwd, user=user)
     try:
         code = proc.popen.wait(timeout)
+        _reaped(proc)
     except subprocess.TimeoutExpired:
         stop(proc, 5.0)
         raise TimeoutError(
@@ -207,6 +297,7 @@ def stop(
         except ChildProcessError:
             pass  # already reaped elsewhere; nothing of ours left to signal
         proc.popen.wait()
+    _reaped(proc)
     if proc.pid_file is not None:
         proc.pid_file.unlink(missing_ok=True)
     return proc.popen.returncode

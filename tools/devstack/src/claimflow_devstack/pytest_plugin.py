@@ -11,7 +11,9 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -39,6 +41,69 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+# Threads that outlive the module that started them by design, by name prefix, with the reason.
+# Anything else a module leaves running after its fixtures finished is that module's bug: a
+# poller or consumer still running reads, writes and fails into the tests that follow.
+LONG_LIVED_THREADS = {
+    # asyncio.to_thread on the session's event loop (pytest-asyncio, loop scope "session"):
+    # the loop keeps its default executor's threads for reuse and joins them when it closes.
+    "asyncio_": "the session event loop's default executor",
+    # Starlette runs sync endpoints and file I/O on anyio's pool, which keeps idle workers
+    # for reuse and retires each after 10 s idle.
+    "AnyIO worker thread": "anyio's worker pool of the session event loop",
+}
+# Threads told to stop may take a moment to end; joining them is free when none is left.
+THREAD_EXIT_GRACE_SECONDS = 5.0
+
+_module_threads: dict[str, set[threading.Thread]] = {}
+
+
+def _module_key(item: pytest.Item) -> str:
+    return str(item.path)
+
+
+def _leftover_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [
+        t
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and not t.name.startswith(tuple(LONG_LIVED_THREADS))
+    ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    key = _module_key(item)
+    if key not in _module_threads:
+        _module_threads.clear()
+        _module_threads[key] = set(threading.enumerate())
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    result = yield
+    key = _module_key(item)
+    if nextitem is not None and _module_key(nextitem) == key:
+        return result
+    # The module's last test: its module-scoped fixtures have just been finalized (and at the
+    # session's end the session's too), so whatever thread it started must be gone.
+    before = _module_threads.pop(key, set())
+    deadline = time.monotonic() + THREAD_EXIT_GRACE_SECONDS
+    for thread in _leftover_threads(before):
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = _leftover_threads(before)
+    if left:
+        names = ", ".join(sorted(f"{t.name!r} (daemon={t.daemon})" for t in left))
+        pytest.fail(
+            f"{item.path.name} left threads running after its fixtures finished: {names}; "
+            "a fixture that starts a thread must stop and join it at teardown",
+            pytrace=False,
+        )
+    return result
 
 
 def _start_or_fail(what: str, start: Callable[[], _T]) -> _T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,6 +40,11 @@ class ServiceSpec:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def moved(self, offset: int) -> ServiceSpec:
+        """The same service with its ports `offset` higher."""
+        worker = None if self.worker_port is None else self.worker_port + offset
+        return replace(self, port=self.port + offset, worker_port=worker)
 
     def ports(self) -> list[int]:
         return [self.port] if self.worker_port is None else [self.port, self.worker_port]

@@ -71,7 +71,9 @@ def service_env(
 
 class LocalStack:
     def __init__(self, services: Sequence[ServiceSpec], repo: Path) -> None:
-        self.services = list(services)
+        # Moves every service's ports, so a second stack (a test's) can run beside `make run`.
+        offset = _port_from_env("CLAIMFLOW_DEV_PORT_OFFSET", 0)
+        self.services = [spec.moved(offset) for spec in services]
         self.repo = repo
         self.key = api_key()
         self.postgres: PostgresServer | None = None

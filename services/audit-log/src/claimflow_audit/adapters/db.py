@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from claimflow_shared.db import connect_args
 from claimflow_shared.settings import ServiceSettings
 
 
@@ -24,11 +25,11 @@ def create_engine(
         settings.database_url.get_secret_value(),
         pool_size=1 if single_connection else settings.database_pool_size,
         max_overflow=0 if single_connection else settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
         pool_pre_ping=settings.database_pre_ping,
-        connect_args={
-            "server_settings": {
-                "application_name": "-".join(filter(None, (settings.service_name, role))),
-                "plan_cache_mode": "force_custom_plan",
-            }
-        },
+        connect_args=connect_args(
+            settings,
+            "-".join(filter(None, (settings.service_name, role))),
+            plan_cache_mode="force_custom_plan",
+        ),
     )

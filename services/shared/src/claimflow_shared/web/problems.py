@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://claimflow.dev/problems/"
+RETRY_AFTER_SECONDS = "1"
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +132,72 @@ def _from_problem_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.problem, request, exc.headers)
 
 
-def _database_unreachable(exc: Exception) -> bool:
-    if isinstance(exc, DBAPIError):
-        # A dropped connection, or a driver error about the connection rather than the SQL.
-        return exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError)
-    return isinstance(exc, PoolTimeoutError | OSError)
+# SQLSTATEs that say the server cannot serve this request now, not that the request is wrong:
+# a retry (after a restart, failover, or when load drops) succeeds unchanged.
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset(
+    {
+        "08",  # connection exception: refused, dropped, closed mid-operation
+        "53",  # insufficient resources: too many connections, out of memory or disk
+    }
+)
+_UNAVAILABLE_SQLSTATES = frozenset(
+    {
+        "57P01",  # admin_shutdown: terminated by pg_terminate_backend or a fast shutdown
+        "57P02",  # crash_shutdown: another backend crashed and the server is resetting
+        "57P03",  # cannot_connect_now: starting up, shutting down, in recovery
+        "57P04",  # database_dropped
+        "57P05",  # idle_session_timeout
+        "57014",  # query_canceled: statement_timeout, or a cancel request
+        "55P03",  # lock_not_available: lock_timeout
+        "25006",  # read_only_sql_transaction: a standby, or default_transaction_read_only
+        "25P03",  # idle_in_transaction_session_timeout: the session is gone
+    }
+)
+_MAX_LINKS = 32
 
 
-def _from_unexpected(request: Request, exc: Exception) -> JSONResponse:
+def _links(exc: BaseException) -> Iterator[BaseException]:
+    """exc and everything it wraps: SQLAlchemy's `orig`, causes, contexts, group members."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending and len(seen) < _MAX_LINKS:
+        link = pending.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        if isinstance(link, BaseExceptionGroup):
+            pending.extend(link.exceptions)
+        wrapped = link.orig if isinstance(link, DBAPIError) else None
+        pending.extend(
+            e for e in (wrapped, link.__cause__, link.__context__) if isinstance(e, BaseException)
+        )
+
+
+def _unavailable_link(link: BaseException) -> bool:
+    if isinstance(link, PoolTimeoutError | OSError):
+        # OSError covers refused and reset connections and connect timeouts, which asyncpg
+        # raises unwrapped.
+        return True
+    if isinstance(link, DBAPIError) and link.connection_invalidated:
+        return True
+    sqlstate = getattr(link, "sqlstate", None)
+    if isinstance(sqlstate, str) and (
+        sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    ):
+        return True
+    # A connection the server dropped while it sat in the pool, used through the driver
+    # directly (SQLAlchemy tells this case by the same words).
+    return isinstance(link, asyncpg.InterfaceError) and "connection is closed" in str(link)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when exc, or anything it wraps, says the database cannot serve now (an outage,
+    restart, failover, overload or timeout) rather than that the request or code is wrong."""
+    return any(_unavailable_link(link) for link in _links(exc))
+
+
+def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
     # The exception text may carry PHI from the request, so only its type is logged.
     log.error("unhandled error %s on %s %s", type(exc).__name__, request.method, request.url.path)
     problem = Problem(
@@ -149,10 +209,9 @@ def _from_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, request)
 
 
-def _from_database_error(request: Request, exc: Exception) -> JSONResponse:
-    if not _database_unreachable(exc):
-        return _from_unexpected(request, exc)
-    # PostgreSQL restarting or failing over is an outage, not a bug: say when to retry.
+def _service_unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    # PostgreSQL restarting or failing over is an outage, not a bug: say when to retry. Only
+    # the type is logged: a driver's message may quote the SQL and its parameters.
     log.warning(
         "database unavailable (%s) on %s %s", type(exc).__name__, request.method, request.url.path
     )
@@ -163,15 +222,42 @@ def _from_database_error(request: Request, exc: Exception) -> JSONResponse:
         detail="The database is unavailable. Retry the same request (with the same "
         "Idempotency-Key, where it has one); nothing is applied twice.",
     )
-    return problem_response(problem, request, {"Retry-After": "1"})
+    return problem_response(problem, request, {"Retry-After": RETRY_AFTER_SECONDS})
+
+
+def _from_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        return _service_unavailable(request, exc)
+    return _internal_error(request, exc)
+
+
+def _from_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        return _service_unavailable(request, exc)
+    # Not an outage: on to the catch-all, which logs it as the bug it is.
+    raise exc
+
+
+# Answered where routes raise (inside the middleware stack, so metrics and tracing see the
+# 503), not only by the outermost catch-all: everything a database failure surfaces as, bare
+# or wrapped (SQLAlchemy's errors, the driver's, sockets', a task group's exception group).
+_DATABASE_ERROR_TYPES: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ExceptionGroup,
+)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _from_problem_error)
     app.add_exception_handler(StarletteHTTPException, _from_http_exception)
     app.add_exception_handler(RequestValidationError, _from_request_validation)
-    for database_error in (DBAPIError, PoolTimeoutError, OSError):
+    for database_error in _DATABASE_ERROR_TYPES:
         app.add_exception_handler(database_error, _from_database_error)
+    # The outermost catch-all (Starlette's ServerErrorMiddleware) classifies too: an error
+    # raised in a middleware or after the route returned never reaches the handlers above.
     app.add_exception_handler(Exception, _from_unexpected)
 
 
@@ -179,6 +265,8 @@ _DESCRIPTIONS = {status: title for status, (_slug, title) in _STATUS_SLUGS.items
     409: "Conflict",
     422: "Invalid input: every failing field is listed in errors",
     500: "Internal error",
+    503: "Service unavailable: the database is down, restarting or overloaded; retry after "
+    "Retry-After seconds",
 }
 
 
