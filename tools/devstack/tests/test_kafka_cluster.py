@@ -3,6 +3,8 @@ leader and a frozen node."""
 
 from __future__ import annotations
 
+import time
+
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from claimflow_devstack.kafka import KafkaCluster
@@ -76,3 +78,28 @@ def test_acknowledged_writes_survive_a_killed_leader_and_a_frozen_node(
     kafka_cluster.wait_in_sync()
 
     assert _read_all(bootstrap, topic) == [b"before", b"leader down", b"node frozen"]
+
+
+def test_group_coordinator_is_the_node_that_answers_for_the_group(
+    kafka_cluster: KafkaCluster, topic_prefix: str
+) -> None:
+    topic, group = f"{topic_prefix}grouped", f"{topic_prefix}group"
+    kafka_cluster.create_topics([topic], partitions=1)
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=kafka_cluster.bootstrap_servers.split(","), group_id=group
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=500)
+        coordinator = kafka_cluster.group_coordinator(group)
+        with kafka_cluster.admin() as admin:
+            answers = {
+                node: admin.describe_groups([group], group_coordinator_id=node)[group]
+                for node in kafka_cluster.nodes
+            }
+    finally:
+        consumer.close()
+    assert answers[coordinator]["error"] is None
+    assert len(answers[coordinator]["members"]) == 1
+    assert all(answers[n]["error"] for n in answers if n != coordinator)

@@ -319,6 +319,11 @@ class KafkaBroker:
     def freeze(self) -> None:
         """SIGSTOP: the process keeps its sockets open but answers nothing, a gray failure."""
         os.kill(self.pid, signal.SIGSTOP)
+        try:
+            processes.wait_stopped([self.pid])
+        except BaseException:
+            self.thaw()
+            raise
 
     def thaw(self) -> None:
         if self._proc is not None and self._proc.alive():
@@ -382,7 +387,7 @@ class KafkaCluster:
                 node._spawn()
             for node in cluster.nodes.values():
                 node.wait_ready(timeout)
-            cluster.wait_brokers(timeout=timeout)
+            cluster.wait_brokers(timeout)
         except BaseException:
             cluster.stop()
             raise
@@ -407,6 +412,7 @@ class KafkaCluster:
 
     def start_node(self, node_id: int, timeout: float = 120.0) -> None:
         self.nodes[node_id].launch(timeout)
+        self.wait_brokers(timeout)
 
     def freeze_node(self, node_id: int) -> None:
         self.nodes[node_id].freeze()
@@ -451,6 +457,17 @@ class KafkaCluster:
                     return int(part["leader_id"])
         raise DevstackError(f"{topic}[{partition}] has no leader")
 
+    def group_coordinator(self, group: str) -> int:
+        """The node coordinating a consumer group: the leader of the offsets topic partition
+        the group's id hashes to (Java's String.hashCode, as the broker computes it)."""
+        code = 0
+        units = group.encode("utf-16-be")
+        for i in range(0, len(units), 2):
+            code = (31 * code + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+        with self.admin() as admin:
+            (offsets,) = admin.describe_topics(["__consumer_offsets"])
+        return self.leader("__consumer_offsets", (code & 0x7FFFFFFF) % len(offsets["partitions"]))
+
     def topic(self, topic: str) -> tuple[list[list[int]], dict[str, str]]:
         """A topic's replicas per partition and its effective configuration (set or inherited)."""
         with self.admin() as admin:
@@ -464,19 +481,22 @@ class KafkaCluster:
         ]
         return replicas, {name: str(entry["value"]) for name, entry in configs.items()}
 
-    def wait_brokers(self, count: int | None = None, timeout: float = 120.0) -> None:
-        """Wait until `count` (default: every node) brokers are registered and unfenced."""
-        want = len(self.nodes) if count is None else count
+    def wait_brokers(self, timeout: float = 120.0) -> None:
+        """Wait until every running node's metadata lists every running node as a broker: a
+        client bootstrapped from any of them can then reach whichever node it is sent to."""
+        running = sorted(node_id for node_id, node in self.nodes.items() if node.running)
         deadline = time.monotonic() + timeout
-        seen: list[int] = []
+        views: dict[int, list[int]] = {}
         while True:
-            with contextlib.suppress(KafkaError, OSError):
-                with self.admin(5.0) as admin:
-                    seen = sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"])
-                if len(seen) >= want:
-                    return
+            for node_id in running:
+                with contextlib.suppress(KafkaError, OSError):
+                    with self.nodes[node_id].admin(5.0) as admin:
+                        brokers = admin.describe_cluster()["brokers"]
+                    views[node_id] = sorted(b["broker_id"] for b in brokers)
+            if all(views.get(node_id) == running for node_id in running):
+                return
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"Kafka brokers {seen} registered; wanted {want}")
+                raise TimeoutError(f"Kafka nodes {running} see brokers {views} (node: brokers)")
             time.sleep(0.25)
 
     def wait_in_sync(self, timeout: float = 120.0) -> None:
