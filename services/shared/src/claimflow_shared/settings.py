@@ -74,6 +74,11 @@ class ServiceSettings(BaseSettings):
     # the wait in latency. 1 = answer at once.
     kafka_fetch_min_bytes: int = Field(default=32768, ge=1)
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=0)
+    # Topics the services create (where the platform does not manage them): replicas per
+    # partition, and how many must hold a write before acks=all succeeds. Unset keeps the
+    # broker's default.
+    kafka_topic_replication_factor: int = Field(default=1, ge=1)
+    kafka_topic_min_insync_replicas: int | None = Field(default=None, ge=1)
 
     api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
 

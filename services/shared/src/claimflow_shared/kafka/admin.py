@@ -21,22 +21,48 @@ def _admin(settings: ServiceSettings) -> KafkaAdminClient:
     )
 
 
+# The dead-letter topic is not a topic of the pipeline's: it has the default partition count,
+# whoever creates it first.
+DEAD_LETTER_PARTITIONS = 3
+
+
+def topic_configs(
+    settings: ServiceSettings, configs: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A topic's configuration as created: the settings' min.insync.replicas under `configs`."""
+    merged: dict[str, str] = {}
+    if settings.kafka_topic_min_insync_replicas is not None:
+        merged["min.insync.replicas"] = str(settings.kafka_topic_min_insync_replicas)
+    return merged | dict(configs or {})
+
+
 def ensure_topics(
     settings: ServiceSettings,
     names: Iterable[str],
     *,
     partitions: int = 3,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     configs: dict[str, dict[str, str]] | None = None,
 ) -> None:
-    """Create missing topics; in clusters that manage topics declaratively this is a no-op."""
+    """Create missing topics, and the dead-letter topic every consumer of them may write to,
+    with the settings' replication unless `replication_factor` says otherwise; in clusters that
+    manage topics declaratively (where the topics exist already) this is a no-op."""
+    replicas = replication_factor or settings.kafka_topic_replication_factor
+    wanted = dict.fromkeys(names, partitions)
+    # Left to broker auto-creation (off in most clusters), it would get the broker's defaults.
+    wanted.setdefault(settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)
     admin = _admin(settings)
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(n, partitions, replication_factor, topic_configs=(configs or {}).get(n, {}))
-            for n in names
-            if n not in existing
+            NewTopic(
+                name,
+                count,
+                replicas,
+                topic_configs=topic_configs(settings, (configs or {}).get(name)),
+            )
+            for name, count in wanted.items()
+            if name not in existing
         ]
         if missing:
             # Another replica may create it between our list and create.
