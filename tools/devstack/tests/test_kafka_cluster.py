@@ -10,19 +10,17 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from claimflow_devstack.kafka import KafkaCluster
 
 
-def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(
+def _producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(
         bootstrap_servers=bootstrap.split(","),
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=10_000,
     )
-    try:
-        futures = [producer.send(topic, key=b"k", value=value) for value in values]
-        for future in futures:
-            future.get(timeout=60)
-    finally:
-        producer.close()
+
+
+def _produce(producer: KafkaProducer, topic: str, value: bytes) -> None:
+    producer.send(topic, key=b"k", value=value).get(timeout=60)
 
 
 def _read_all(bootstrap: str, topic: str) -> list[bytes]:
@@ -58,23 +56,30 @@ def test_acknowledged_writes_survive_a_killed_leader_and_a_frozen_node(
     topic = f"{topic_prefix}failover"
     kafka_cluster.create_topics([topic], partitions=1)
     bootstrap = kafka_cluster.bootstrap_servers
-    _produce(bootstrap, topic, [b"before"])
-    leader = kafka_cluster.leader(topic, 0)
-    old_pid = kafka_cluster.node(leader).pid
-
-    kafka_cluster.kill_node(leader)
+    # Connected before the faults, as a running service is: a client that bootstraps while a
+    # node is frozen may wait out its whole bootstrap timeout on that node.
+    producer = _producer(bootstrap)
     try:
-        _produce(bootstrap, topic, [b"leader down"])
-        assert kafka_cluster.leader(topic, 0) != leader
-    finally:
-        kafka_cluster.start_node(leader)
-    assert kafka_cluster.node(leader).pid != old_pid
-    kafka_cluster.wait_in_sync()
+        _produce(producer, topic, b"before")
+        leader = kafka_cluster.leader(topic, 0)
+        old_pid = kafka_cluster.node(leader).pid
 
-    frozen = kafka_cluster.leader(topic, 0)
-    with kafka_cluster.frozen(frozen):
-        # The other two are a quorum and a min-ISR: writes go on once the frozen node is fenced.
-        _produce(bootstrap, topic, [b"node frozen"])
+        kafka_cluster.kill_node(leader)
+        try:
+            _produce(producer, topic, b"leader down")
+            assert kafka_cluster.leader(topic, 0) != leader
+        finally:
+            kafka_cluster.start_node(leader)
+        assert kafka_cluster.node(leader).pid != old_pid
+        kafka_cluster.wait_in_sync()
+
+        frozen = kafka_cluster.leader(topic, 0)
+        with kafka_cluster.frozen(frozen):
+            # The other two are a quorum and a min-ISR: writes go on once the frozen node is
+            # fenced.
+            _produce(producer, topic, b"node frozen")
+    finally:
+        producer.close()
     kafka_cluster.wait_in_sync()
 
     assert _read_all(bootstrap, topic) == [b"before", b"leader down", b"node frozen"]

@@ -459,14 +459,17 @@ class KafkaCluster:
 
     def group_coordinator(self, group: str) -> int:
         """The node coordinating a consumer group: the leader of the offsets topic partition
-        the group's id hashes to (Java's String.hashCode, as the broker computes it)."""
+        the group's id hashes to: abs(String.hashCode) modulo the partition count, with Java's
+        hash and the broker's abs (which maps Integer.MIN_VALUE to 0)."""
         code = 0
         units = group.encode("utf-16-be")
         for i in range(0, len(units), 2):
             code = (31 * code + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
         with self.admin() as admin:
             (offsets,) = admin.describe_topics(["__consumer_offsets"])
-        return self.leader("__consumer_offsets", (code & 0x7FFFFFFF) % len(offsets["partitions"]))
+        signed = code - (1 << 32) if code >= 1 << 31 else code
+        positive = 0 if signed == -(1 << 31) else abs(signed)
+        return self.leader("__consumer_offsets", positive % len(offsets["partitions"]))
 
     def topic(self, topic: str) -> tuple[list[list[int]], dict[str, str]]:
         """A topic's replicas per partition and its effective configuration (set or inherited)."""
@@ -533,6 +536,13 @@ class KafkaCluster:
         )
 
     def stop(self, timeout: float = 30.0) -> None:
+        # All at once: stopped one by one, the last nodes lose their quorum and their
+        # controlled shutdown waits for a controller until the timeout.
+        for node in self.nodes.values():
+            node.thaw()
+            if node.running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(node.pid, signal.SIGTERM)
         for node in self.nodes.values():
             node.stop(timeout)
 
