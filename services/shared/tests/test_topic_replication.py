@@ -40,3 +40,27 @@ def test_replication_defaults_to_one_and_the_brokers_min_insync() -> None:
     settings = ServiceSettings()
     assert settings.kafka_topic_replication_factor == 1
     assert settings.kafka_topic_min_insync_replicas is None
+
+
+def test_a_service_sets_its_topics_up_while_a_node_is_down(
+    kafka_cluster: KafkaCluster, topic_prefix: str
+) -> None:
+    """A worker restarting while one of three nodes is down finds its topics: its admin client
+    may first ask the dead node, and must then try another instead of failing the start."""
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=kafka_cluster.bootstrap_servers,
+        kafka_topic_prefix=topic_prefix,
+        kafka_topic_replication_factor=3,
+        kafka_topic_min_insync_replicas=2,
+    )
+    topics = [settings.topic("restarting")]
+    ensure_topics(settings, topics)
+    down = kafka_cluster.leader(topics[0], 0)
+    kafka_cluster.kill_node(down)
+    try:
+        # Each call is a fresh client, as each restart is; several give the dead node its chances.
+        for _ in range(6):
+            ensure_topics(settings, topics)
+    finally:
+        kafka_cluster.start_node(down)
+        kafka_cluster.wait_in_sync()

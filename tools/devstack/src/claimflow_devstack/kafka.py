@@ -449,13 +449,19 @@ class KafkaCluster:
             described: list[dict[str, Any]] = admin.describe_topics(topics)
             return described
 
-    def leader(self, topic: str, partition: int) -> int:
-        """The node id leading `topic`'s `partition` now, from the cluster's metadata."""
-        for described in self._describe([topic]):
-            for part in described["partitions"]:
-                if part["partition_index"] == partition and part["leader_id"] >= 0:
-                    return int(part["leader_id"])
-        raise DevstackError(f"{topic}[{partition}] has no leader")
+    def leader(self, topic: str, partition: int, timeout: float = 30.0) -> int:
+        """The node id leading `topic`'s `partition` now, from the cluster's metadata; waits
+        while it has none (just created, or its leader just failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(KafkaError, OSError):
+                for described in self._describe([topic]):
+                    for part in described["partitions"]:
+                        if part["partition_index"] == partition and part["leader_id"] >= 0:
+                            return int(part["leader_id"])
+            if time.monotonic() >= deadline:
+                raise DevstackError(f"{topic}[{partition}] has no leader after {timeout:.0f}s")
+            time.sleep(0.25)
 
     def group_coordinator(self, group: str) -> int:
         """The node coordinating a consumer group: the leader of the offsets topic partition
@@ -474,6 +480,8 @@ class KafkaCluster:
     def topic(self, topic: str) -> tuple[list[list[int]], dict[str, str]]:
         """A topic's replicas per partition and its effective configuration (set or inherited)."""
         with self.admin() as admin:
+            # Created a moment ago, a topic may not have its partitions' leaders yet.
+            admin.wait_for_topics([topic], timeout_ms=30_000)
             (described,) = admin.describe_topics([topic])
             configs = admin.describe_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all"

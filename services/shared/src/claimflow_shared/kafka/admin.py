@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownBrokerIdError
 
 from claimflow_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+# How long a starting service keeps trying to set its topics up while a broker is down.
+TOPIC_SETUP_TIMEOUT_SECONDS = 60.0
 
 
 def _admin(settings: ServiceSettings) -> KafkaAdminClient:
@@ -51,19 +58,35 @@ def ensure_topics(
     wanted = dict.fromkeys(names, partitions)
     # Left to broker auto-creation (off in most clusters), it would get the broker's defaults.
     wanted.setdefault(settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)
+    new_topics = [
+        NewTopic(
+            name, count, replicas, topic_configs=topic_configs(settings, (configs or {}).get(name))
+        )
+        for name, count in wanted.items()
+    ]
+    deadline = time.monotonic() + TOPIC_SETUP_TIMEOUT_SECONDS
+    delay = 0.25
+    while True:
+        try:
+            _create_missing(settings, new_topics)
+        except KafkaError as exc:
+            # The client asked a node that is down or not yet known to it (one of three may be,
+            # and the cluster still serves): a new client bootstraps from another.
+            retriable = exc.retriable or isinstance(exc, UnknownBrokerIdError)
+            if not retriable or time.monotonic() + delay > deadline:
+                raise
+            log.warning("creating topics failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 5.0)
+        else:
+            return
+
+
+def _create_missing(settings: ServiceSettings, new_topics: list[NewTopic]) -> None:
     admin = _admin(settings)
     try:
         existing = set(admin.list_topics())
-        missing = [
-            NewTopic(
-                name,
-                count,
-                replicas,
-                topic_configs=topic_configs(settings, (configs or {}).get(name)),
-            )
-            for name, count in wanted.items()
-            if name not in existing
-        ]
+        missing = [topic for topic in new_topics if topic.name not in existing]
         if missing:
             # Another replica may create it between our list and create.
             with contextlib.suppress(TopicAlreadyExistsError):
