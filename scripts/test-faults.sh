@@ -22,13 +22,16 @@ echo "CPU hog running as pid $hog"
 passed=0
 for run in $(seq 1 "$runs"); do
   began=$SECONDS
-  if "$py" -m pytest tests/faults -p no:cacheprovider -q -s ${PYTEST_ARGS:-}; then
+  # Each run's logs (and thread dumps, when one does not settle) stay in a folder of its own:
+  # pytest's default temporary folders are pruned by later sessions.
+  logs=".state/test-faults/run-$run"
+  if "$py" -m pytest tests/faults -p no:cacheprovider -q -s --basetemp="$logs" ${PYTEST_ARGS:-}; then
     passed=$((passed + 1))
     result=passed
   else
     result=FAILED
   fi
-  echo "fault run $run of $runs: $result in $((SECONDS - began))s"
+  echo "fault run $run of $runs: $result in $((SECONDS - began))s (logs in $logs)"
 done
 
 echo "passed $passed of $runs"
