@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help venv run test test-unit lint fmt bench constraints schemas clean charts images dev
+.PHONY: help venv run test test-unit test-faults lint fmt bench constraints schemas clean charts images dev
 
 help:
 	@echo "make run          start PostgreSQL, Kafka and every service locally, with sample data"
 	@echo "make test         run the whole test suite (real PostgreSQL and Kafka)"
+	@echo "make test-faults  the fault scenarios FAULT_RUNS times (default 5) with one core busy"
 	@echo "make lint         ruff and mypy --strict"
 	@echo "make bench        run the benchmarks under bench/"
 	@echo "make schemas      regenerate the event JSON Schemas under schemas/"
@@ -29,6 +30,12 @@ test: venv
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+# Not part of `make test`: repeats the fault suite to catch what fails one run in several.
+FAULT_RUNS ?= 5
+test-faults: venv
+	$(PY) -m claimflow_devstack.cli prepare
+	@FAULT_RUNS=$(FAULT_RUNS) scripts/test-faults.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

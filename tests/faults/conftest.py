@@ -1,18 +1,23 @@
-"""The whole pipeline as real processes on the session's PostgreSQL and Kafka.
+"""The whole pipeline as real processes on the session's PostgreSQL and 3-node Kafka cluster.
 
-intake (API + worker), adjudication (worker), the fake payments system and audit-log (worker),
-each service with its own fresh database, all sharing the test's topic prefix and consumer
-groups of their own. Processes are started, SIGKILLed and restarted by PID.
+intake (API + two worker replicas), adjudication (two worker replicas), the fake payments
+system and audit-log (two worker replicas), each service with its own fresh database, all
+sharing the test's topic prefix; a service's replicas share its consumer group. Topics are
+created with three replicas and two in sync required. Processes are started, SIGKILLed,
+frozen, thawed and restarted by PID.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import resource
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +32,14 @@ from claimflow_shared.plans import publish_plan_files
 from claimflow_shared.settings import ServiceSettings
 
 API_KEY = "faults-submitter-key"
+CONSUMER_SESSION_TIMEOUT_MS = 10_000
 READY_TIMEOUT = 120.0
+REPLICAS = 2
+SERVICES_UNDER_TEST = (
+    ("intake", "claimflow_intake"),
+    ("adjudication", "claimflow_adjudication"),
+    ("audit-log", "claimflow_audit"),
+)
 
 
 def _cli(package: str, command: str) -> list[str]:
@@ -55,27 +67,67 @@ class Pipeline:
     running: dict[str, processes.ManagedProcess] = field(default_factory=dict)
     audit_env: dict[str, str] = field(default_factory=dict)
 
-    def start(self, name: str) -> None:
+    def spawn(self, name: str) -> None:
         role = self.roles[name]
-        proc = processes.start(name, role.argv, log_path=self.logs / f"{name}.log", env=role.env)
-        self.running[name] = proc
-        if role.ready_port is not None:
-            processes.wait_ready(
-                f"http://127.0.0.1:{role.ready_port}/readyz", [proc], READY_TIMEOUT
-            )
+        self.running[name] = processes.start(
+            name, role.argv, log_path=self.logs / f"{name}.log", env=role.env
+        )
+
+    def start(self, *names: str) -> None:
+        """Start the processes, then wait until each says it is ready (in parallel, in effect)."""
+        for name in names:
+            self.spawn(name)
+        for name in names:
+            port = self.roles[name].ready_port
+            if port is not None:
+                processes.wait_ready(
+                    f"http://127.0.0.1:{port}/readyz", [self.running[name]], READY_TIMEOUT
+                )
 
     def kill(self, name: str) -> None:
         """SIGKILL, as the OOM killer or a node failure would: no shutdown code runs."""
         processes.stop(self.running.pop(name), sig=signal.SIGKILL)
+
+    @contextlib.contextmanager
+    def frozen(self, name: str) -> Iterator[None]:
+        """SIGSTOP the process for the block, SIGCONT however the block ends: alive to every
+        health check that asks the kernel, silent to everyone who asks it."""
+        pid = self.running[name].pid
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            processes.wait_stopped([pid])
+            yield
+        finally:
+            os.killpg(pid, signal.SIGCONT)
 
     def check_alive(self) -> None:
         for proc in self.running.values():
             if not proc.alive():
                 raise AssertionError(proc.died_message("the fault test was running"))
 
+    def dump_stacks(self) -> None:
+        """Every process writes its threads' Python stacks to its log and exits: faulthandler
+        (PYTHONFAULTHANDLER) dumps them on SIGABRT. For a test that has already failed."""
+        for proc in self.running.values():
+            if proc.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    # The stacks are what we want, not a core file of each process.
+                    resource.prlimit(proc.pid, resource.RLIMIT_CORE, (0, 0))
+                    os.killpg(proc.pid, signal.SIGCONT)
+                    os.kill(proc.pid, signal.SIGABRT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(p.alive() for p in self.running.values()):
+            time.sleep(0.1)
+        for name in list(self.running):
+            processes.stop(self.running.pop(name))
+
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             processes.stop(self.running.pop(name))
+
+
+def workers(service: str) -> list[str]:
+    return [f"{service}-worker-{n}" for n in range(1, REPLICAS + 1)]
 
 
 def _api_keys() -> str:
@@ -85,45 +137,48 @@ def _api_keys() -> str:
 
 @pytest.fixture
 def pipeline(
-    postgres_server: Any, kafka_broker: Any, topic_prefix: str, tmp_path: Path
+    postgres_server: Any, kafka_cluster: Any, topic_prefix: str, tmp_path: Path
 ) -> Iterator[Pipeline]:
     suffix = secrets.token_hex(4)
     specs = {spec.name: spec for spec in SERVICES}
     databases = {
         name: postgres_server.create_database(f"faults_{name.replace('-', '_')}_{suffix}")
-        for name in ("intake", "adjudication", "audit-log")
+        for name, _ in SERVICES_UNDER_TEST
+    }
+    replication = {
+        "CLAIMFLOW_KAFKA_TOPIC_REPLICATION_FACTOR": "3",
+        "CLAIMFLOW_KAFKA_TOPIC_MIN_INSYNC_REPLICAS": "2",
     }
     common = {
         **os.environ,
-        "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+        **replication,
+        "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS": kafka_cluster.bootstrap_servers,
         "CLAIMFLOW_KAFKA_TOPIC_PREFIX": topic_prefix,
         "CLAIMFLOW_API_KEYS": _api_keys(),
         "CLAIMFLOW_LOG_LEVEL": "WARNING",
         "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        # A frozen replica loses its partitions after this; short, so the freezes can be too.
+        "CLAIMFLOW_KAFKA_SESSION_TIMEOUT_MS": str(CONSUMER_SESSION_TIMEOUT_MS),
+        # A process that stops making progress can be made to show where each thread is.
+        "PYTHONFAULTHANDLER": "1",
     }
     api_port = processes.free_port()
     pipeline = Pipeline(
         postgres_server,
-        kafka_broker,
+        kafka_cluster,
         topic_prefix,
         tmp_path,
         databases,
         api_url=f"http://127.0.0.1:{api_port}",
     )
-    for service, package in (
-        ("intake", "claimflow_intake"),
-        ("adjudication", "claimflow_adjudication"),
-        ("audit-log", "claimflow_audit"),
-    ):
+    for service, package in SERVICES_UNDER_TEST:
         spec = specs[service]
-        worker_port = processes.free_port()
         env = {
             **common,
             **spec.database_env(databases[service]),
             **spec.env(),
             "CLAIMFLOW_SERVICE_NAME": service,
             "CLAIMFLOW_CONSUMER_GROUP": f"{service}-{topic_prefix}",
-            "CLAIMFLOW_WORKER_HTTP_PORT": str(worker_port),
             # No checkpoint records in the middle of the chain: the test counts events.
             "CLAIMFLOW_CHECKPOINT_INTERVAL_SECONDS": "86400",
         }
@@ -134,7 +189,13 @@ def pipeline(
             timeout=300,
             env=env,
         )
-        pipeline.roles[f"{service}-worker"] = Role(_cli(package, "worker"), env, worker_port)
+        for name in workers(service):
+            worker_port = processes.free_port()
+            pipeline.roles[name] = Role(
+                _cli(package, "worker"),
+                {**env, "CLAIMFLOW_WORKER_HTTP_PORT": str(worker_port)},
+                worker_port,
+            )
         if service == "intake":
             api_env = {**env, "CLAIMFLOW_HTTP_PORT": str(api_port)}
             pipeline.roles["intake-api"] = Role(_cli(package, "api"), api_env, api_port)
@@ -149,22 +210,20 @@ def pipeline(
     publish_plan_files(
         ServiceSettings(
             service_name="faults-test",
-            kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+            kafka_bootstrap_servers=kafka_cluster.bootstrap_servers,
             kafka_topic_prefix=topic_prefix,
+            kafka_topic_replication_factor=3,
+            kafka_topic_min_insync_replicas=2,
         ),
         example_plans_dir(),
         "/claimflow/faults-test",
     )
     try:
         # Consumers first, so no producer waits on a consumer group to form.
-        for name in (
-            "audit-log-worker",
-            "payments-fake",
-            "adjudication-worker",
-            "intake-worker",
-            "intake-api",
-        ):
-            pipeline.start(name)
+        pipeline.start(
+            *workers("audit-log"), "payments-fake", *workers("adjudication"), *workers("intake")
+        )
+        pipeline.start("intake-api")
         yield pipeline
     finally:
         pipeline.stop_all()

@@ -1,5 +1,8 @@
-"""Nothing lost, nothing counted twice: thousands of claims through every service while
-workers are SIGKILLed, the Kafka broker and PostgreSQL restart, and poison messages arrive.
+"""Nothing lost, nothing counted twice: thousands of claims through every service (two
+replicas of each worker, on a 3-node Kafka cluster) while workers are SIGKILLed, the leader of
+a busy partition is SIGKILLed and later restarted, PostgreSQL restarts, poison messages arrive,
+and, as gray failures, a Kafka node, PostgreSQL and a worker replica are frozen (SIGSTOP: alive,
+connected, silent) and thawed.
 
 The load runs on a thread; the faults are injected from the test's own thread as the load
 reaches given fractions of its claims. Afterwards the services' databases and the topics are
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -21,11 +25,12 @@ from typing import Any
 import httpx
 import pytest
 
+from claimflow_devstack.kafka import KafkaCluster
 from claimflow_shared.events import Topics
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.settings import ServiceSettings
 
-from .conftest import API_KEY, Pipeline
+from .conftest import API_KEY, CONSUMER_SESSION_TIMEOUT_MS, Pipeline, workers
 from .load import Submitter, claim_set
 from .readback import query, read_topics, scalar
 
@@ -35,6 +40,11 @@ CLAIMS = 5000
 INVALID_EVERY = 9  # ~11% of the claims are invalid
 SETTLE_TIMEOUT = 300.0
 CHECKPOINT_TYPE = "io.claimflow.audit.checkpoint.v1"
+# A replica (or a group coordinator) silent for longer than the workers' session timeout is
+# taken for dead, and its partitions move.
+CONSUMER_SESSION_TIMEOUT = CONSUMER_SESSION_TIMEOUT_MS / 1000
+FREEZE_BEYOND_SESSION = CONSUMER_SESSION_TIMEOUT + 10.0
+POSTGRES_FREEZE = 20.0
 AUDITED = (
     Topics.CLAIMS_SUBMITTED,
     Topics.CLAIMS_ADJUDICATED,
@@ -93,7 +103,71 @@ def _kill_and_restart(pipeline: Pipeline, name: str) -> Callable[[], None]:
         pipeline.kill(name)
         # A moment down, so work piles up for the restarted process to pick up.
         time.sleep(1.0)
-        pipeline.start(name)
+        # Not waiting for it to be ready lets the next faults land while it starts, as they
+        # would; the pipeline settling at the end proves it came back.
+        pipeline.spawn(name)
+
+    return fault
+
+
+class BrokerFaults:
+    """The Kafka node faults, which need to remember the node they took down."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.cluster: KafkaCluster = pipeline.kafka
+        self.busy_topic = pipeline.prefix + Topics.CLAIMS_SUBMITTED
+        self.intake_group = f"intake-{pipeline.prefix}"
+        self.killed: int | None = None
+
+    def kill_busy_leader(self) -> None:
+        """SIGKILL the node leading a partition every claim of a third passes through."""
+        self.killed = self.cluster.leader(self.busy_topic, 0)
+        self.cluster.kill_node(self.killed)
+
+    def restart_killed(self) -> None:
+        assert self.killed is not None
+        self.cluster.start_node(self.killed)
+        # The next fault must find three in-sync replicas again, or it could take two.
+        self.cluster.wait_in_sync()
+
+    def freeze_coordinator(self) -> None:
+        """SIGSTOP the node coordinating intake's consumer group for longer than a consumer
+        session, then SIGCONT it: its sockets stay open and nothing answers."""
+        frozen = self.cluster.group_coordinator(self.intake_group)
+        with self.cluster.frozen(frozen):
+            time.sleep(FREEZE_BEYOND_SESSION)
+        self.cluster.wait_in_sync()
+
+
+def _stable_members(pipeline: Pipeline, service: str, timeout: float = 30.0) -> int:
+    """How many consumers the service's group has once it is not rebalancing."""
+    group = f"{service}-{pipeline.prefix}"
+    deadline = time.monotonic() + timeout
+    while True:
+        with pipeline.kafka.admin() as admin:
+            described = admin.describe_groups([group])[group]
+        if described["group_state"] == "Stable":
+            return len(described["members"])
+        assert time.monotonic() < deadline, f"{group} not stable in {timeout}s: {described}"
+        time.sleep(0.5)
+
+
+def _freeze_worker(pipeline: Pipeline, service: str, name: str) -> Callable[[], None]:
+    def fault() -> None:
+        before = _stable_members(pipeline, service)
+        with pipeline.frozen(name):
+            time.sleep(FREEZE_BEYOND_SESSION)
+            # Taken for dead while still frozen: its partitions are the other replica's now.
+            during = _stable_members(pipeline, service)
+        assert during < before, f"{name} frozen, yet its group kept {during} of {before} members"
+
+    return fault
+
+
+def _freeze_postgres(pipeline: Pipeline) -> Callable[[], None]:
+    def fault() -> None:
+        with pipeline.postgres.frozen():
+            time.sleep(POSTGRES_FREEZE)
 
     return fault
 
@@ -108,20 +182,32 @@ def _run_load(submitter: Submitter, claims: list[Any], errors: list[BaseExceptio
 def _drive(pipeline: Pipeline, submitter: Submitter, poison: Poisoner) -> dict[str, float]:
     """Run the load and inject the faults at fractions of it; returns when each one ran."""
     claims = claim_set(CLAIMS, INVALID_EVERY)
+    kafka = BrokerFaults(pipeline)
+    adjudication, audit = workers("adjudication"), workers("audit-log")
+    # The long faults (the freezes) are followed by wide gaps, so the load runs on through
+    # them instead of waiting at the next fault's point.
     faults: list[tuple[float, str, Callable[[], None]]] = [
-        (0.08, "SIGKILL adjudication worker", _kill_and_restart(pipeline, "adjudication-worker")),
-        (0.16, "SIGKILL audit worker", _kill_and_restart(pipeline, "audit-log-worker")),
-        (0.22, "poison batch 1", poison.inject),
-        (0.28, "restart Kafka", pipeline.kafka.restart),
-        (0.48, "restart PostgreSQL", pipeline.postgres.restart),
-        (0.62, "SIGKILL adjudication worker", _kill_and_restart(pipeline, "adjudication-worker")),
-        (0.72, "SIGKILL audit worker", _kill_and_restart(pipeline, "audit-log-worker")),
-        (0.80, "poison batch 2", poison.inject),
+        (0.04, "SIGKILL an adjudication worker", _kill_and_restart(pipeline, adjudication[0])),
+        (0.08, "SIGKILL an audit worker", _kill_and_restart(pipeline, audit[1])),
+        (0.10, "poison batch 1", poison.inject),
+        (0.12, "SIGKILL the busy partition's leader", kafka.kill_busy_leader),
+        (0.20, "restart the killed Kafka node", kafka.restart_killed),
+        (0.26, "freeze the intake group's coordinator", kafka.freeze_coordinator),
+        (0.46, "restart PostgreSQL", pipeline.postgres.restart),
+        (0.50, "freeze PostgreSQL", _freeze_postgres(pipeline)),
+        (
+            0.58,
+            "freeze an adjudication worker",
+            _freeze_worker(pipeline, "adjudication", adjudication[1]),
+        ),
+        (0.80, "SIGKILL an adjudication worker", _kill_and_restart(pipeline, adjudication[0])),
+        (0.86, "SIGKILL an audit worker", _kill_and_restart(pipeline, audit[0])),
+        (0.90, "poison batch 2", poison.inject),
     ]
     errors: list[BaseException] = []
     # While waiting for fault n the load may run on only up to fault n+1's point (the last
-    # one: to 90 %), so it keeps going during a fault but can neither skip nor outrun one.
-    gates = [int(at * CLAIMS) for at, _, _ in faults[1:]] + [int(0.9 * CLAIMS)]
+    # one: to 95 %), so it keeps going during a fault but can neither skip nor outrun one.
+    gates = [int(at * CLAIMS) for at, _, _ in faults[1:]] + [int(0.95 * CLAIMS)]
     submitter.gate = gates[0]
     thread = threading.Thread(target=_run_load, args=(submitter, claims, errors), daemon=True)
     began = time.monotonic()
@@ -207,7 +293,12 @@ def _wait_settled(pipeline: Pipeline, accepted: int) -> float:
         if not any(state.values()):
             return round(time.monotonic() - began, 1)
         time.sleep(1.0)
-    raise AssertionError(f"the pipeline did not settle within {SETTLE_TIMEOUT:.0f}s: {state}")
+    # Where every thread of every process stands, in its log under the test's tmp_path.
+    pipeline.dump_stacks()
+    raise AssertionError(
+        f"the pipeline did not settle within {SETTLE_TIMEOUT:.0f}s: {state}; "
+        f"thread dumps in the logs under {pipeline.logs}"
+    )
 
 
 def test_every_acknowledged_claim_is_stored_adjudicated_paid_and_audited_once_through_faults(
@@ -229,6 +320,7 @@ def test_every_acknowledged_claim_is_stored_adjudicated_paid_and_audited_once_th
     assert sum(submitter.retried.values()) > 0, "the faults should have forced client retries"
 
     intake, adj, audit = (pipeline.databases[s] for s in ("intake", "adjudication", "audit-log"))
+    _topics_are_replicated(pipeline)
     _acknowledged_equals_stored(intake, accepted)
     _adjudicated_exactly_once(intake, adj, accepted)
     _provider_totals_match_a_recount(intake, adj)
@@ -236,6 +328,14 @@ def test_every_acknowledged_claim_is_stored_adjudicated_paid_and_audited_once_th
     _audit_holds_every_event_once(pipeline, audit)
     _chain_verifies(pipeline)
     _dead_letters_are_exactly_the_poison(pipeline, poison)
+
+
+def _topics_are_replicated(pipeline: Pipeline) -> None:
+    """The services created every topic with three replicas and two in sync required."""
+    for topic in [*AUDITED, "claimflow.deadletter"]:
+        replicas, config = pipeline.kafka.topic(pipeline.prefix + topic)
+        assert {len(nodes) for nodes in replicas} == {3}, topic
+        assert config["min.insync.replicas"] == "2", topic
 
 
 def _acknowledged_equals_stored(intake: str, accepted: set[str | None]) -> None:
@@ -302,7 +402,7 @@ def _audit_holds_every_event_once(pipeline: Pipeline, audit: str) -> None:
 
 def _chain_verifies(pipeline: Pipeline) -> None:
     out = subprocess.run(
-        [pipeline.roles["audit-log-worker"].argv[0], "-m", "claimflow_audit.cli", "verify"],
+        [sys.executable, "-m", "claimflow_audit.cli", "verify"],
         env=pipeline.audit_env,
         capture_output=True,
         text=True,

@@ -85,3 +85,26 @@ async def test_restart_keeps_data(postgres_server: PostgresServer) -> None:
     assert postgres_server.pid != old_pid
     assert await _fetch(dsn, "SELECT v FROM kept") == "before restart"
     postgres_server.drop_database("devstack_restart")
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+async def test_frozen_server_answers_no_open_connection_until_thawed(
+    postgres_server: PostgresServer,
+) -> None:
+    conn = await asyncpg.connect(postgres_server.dsn())
+    try:
+        with postgres_server.frozen() as stopped:
+            # The backend of an open connection is stopped too, not only the postmaster.
+            assert len(stopped) > 1
+            assert {_state(pid) for pid in stopped} == {"T"}
+            query = asyncio.ensure_future(conn.fetchval("SELECT 41 + 1"))
+            done, _ = await asyncio.wait([query], timeout=1.5)
+            assert not done
+        assert await asyncio.wait_for(query, 30) == 42
+        assert "T" not in {_state(pid) for pid in stopped}
+    finally:
+        await conn.close()

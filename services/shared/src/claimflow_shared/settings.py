@@ -98,6 +98,11 @@ class ServiceSettings(BaseSettings):
     kafka_dead_letter_window_seconds: float = Field(default=60.0, gt=0)
     # Lag with no committed batch for this long, or a poll loop stuck as long, fails liveness.
     kafka_consumer_stall_seconds: float = Field(default=300.0, gt=0)
+    # Topics the services create (where the platform does not manage them): replicas per
+    # partition, and how many must hold a write before acks=all succeeds. Unset keeps the
+    # broker's default.
+    kafka_topic_replication_factor: int = Field(default=1, ge=1)
+    kafka_topic_min_insync_replicas: int | None = Field(default=None, ge=1)
 
     api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
 

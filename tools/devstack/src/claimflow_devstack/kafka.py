@@ -1,9 +1,12 @@
-"""A real single-node Apache Kafka broker (KRaft), run from jars fetched from Maven Central."""
+"""Real Apache Kafka (KRaft), run from jars fetched from Maven Central: one combined
+broker+controller node (KafkaBroker), or several of them as one cluster (KafkaCluster)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from claimflow_devstack import processes
@@ -22,10 +26,13 @@ from claimflow_devstack.kafka_install import (
     java_bin,
 )
 
-__all__ = ["KAFKA_VERSION", "KafkaBroker", "ensure_installed"]
+__all__ = ["KAFKA_VERSION", "KafkaBroker", "KafkaCluster", "ensure_installed"]
 
 HOST = processes.LOCALHOST
 _HEAP = "768m"
+# Three nodes on a 2-core, 24 GiB machine: memory is plentiful, but a smaller heap keeps
+# each node's G1 pauses short while the CPU is contended.
+_CLUSTER_HEAP = "512m"
 _LOG4J = """\
 log4j.rootLogger=WARN, file
 log4j.appender.file=org.apache.log4j.RollingFileAppender
@@ -54,8 +61,21 @@ def _read_properties(path: Path) -> dict[str, str]:
 
 
 class KafkaBroker:
+    """One combined broker+controller node: alone (the default), or a voter of a KafkaCluster."""
+
     def __init__(
-        self, data_dir: Path, port: int, controller_port: int, *, home: Path, log_path: Path
+        self,
+        data_dir: Path,
+        port: int,
+        controller_port: int,
+        *,
+        home: Path,
+        log_path: Path,
+        node_id: int = 1,
+        voters: Mapping[int, int] | None = None,
+        cluster_id: str | None = None,
+        replication: int = 1,
+        heap: str = _HEAP,
     ) -> None:
         self.data_dir = data_dir
         self.home = home
@@ -64,6 +84,14 @@ class KafkaBroker:
         self.controller_port = controller_port
         self.log_path = log_path
         self.server_log = data_dir / "server.log"
+        self.node_id = node_id
+        # node id -> controller port of every voter of the static quorum, this node included.
+        self.voters = dict(voters) if voters is not None else {node_id: controller_port}
+        self.cluster_id = cluster_id
+        # Replicas of internal and default topics, and one fewer in-sync replicas required
+        # (at least 1): with 3 nodes, one may be down without refusing acks=all writes.
+        self.replication = replication
+        self.heap = heap
         self._proc: processes.ManagedProcess | None = None
 
     @classmethod
@@ -105,15 +133,23 @@ class KafkaBroker:
         return self._proc.pid
 
     @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    @property
     def _log_dirs(self) -> Path:
         return self.data_dir / "kraft-logs"
 
     def _write_config(self) -> Path:
         controller = f"{self.host}:{self.controller_port}"
+        replicas = str(self.replication)
+        min_isr = str(max(1, self.replication - 1))
         settings = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{controller}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": ",".join(
+                f"{node}@{self.host}:{port}" for node, port in sorted(self.voters.items())
+            ),
             "listeners": f"PLAINTEXT://{self.bootstrap_servers},CONTROLLER://{controller}",
             "advertised.listeners": f"PLAINTEXT://{self.bootstrap_servers}",
             "controller.listener.names": "CONTROLLER",
@@ -121,15 +157,16 @@ class KafkaBroker:
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self._log_dirs),
             "num.partitions": "3",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
+            "default.replication.factor": replicas,
+            # Also the consumer offsets topic's minimum, which has no setting of its own.
+            "min.insync.replicas": min_isr,
             "auto.create.topics.enable": "true",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": replicas,
             # 50 partitions (the default) make the first consumer group wait seconds
             # on one small node while they are created.
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": "10",
             "group.initial.rebalance.delay.ms": "0",
         }
@@ -142,7 +179,7 @@ class KafkaBroker:
         log4j.write_text(_LOG4J.format(log_file=self.server_log))
         return [
             java_bin(),
-            f"-Xmx{_HEAP}",
+            f"-Xmx{self.heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{log4j}",
@@ -153,9 +190,20 @@ class KafkaBroker:
         ]
 
     def _launch(self, timeout: float) -> None:
+        self._spawn()
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self) -> None:
+        """Format the storage on first use and start the JVM, without waiting for it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         if not (self._log_dirs / "meta.properties").exists():
-            argv = self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id())
+            cluster_id = self.cluster_id or _cluster_id()
+            argv = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id)
             processes.run(
                 "kafka-storage-format",
                 [*argv, "-c", str(config)],
@@ -165,14 +213,10 @@ class KafkaBroker:
         for port in (self.port, self.controller_port):
             if not processes.port_is_free(port, self.host):
                 raise DevstackError(f"port {self.host}:{port} is in use; Kafka cannot bind it")
+        name = "kafka" if len(self.voters) == 1 else f"kafka-{self.node_id}"
         self._proc = processes.start(
-            "kafka", self._java("kafka.Kafka", str(config)), log_path=self.log_path
+            name, self._java("kafka.Kafka", str(config)), log_path=self.log_path
         )
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
 
     def _died(self, proc: processes.ManagedProcess) -> ProcessDiedError:
         return ProcessDiedError(
@@ -233,7 +277,7 @@ class KafkaBroker:
         spec = {
             name: {
                 "num_partitions": partitions,
-                "replication_factor": 1,
+                "replication_factor": self.replication,
                 "configs": dict(config or {}),
             }
             for name in names
@@ -252,10 +296,38 @@ class KafkaBroker:
     def stop(self, timeout: float = 30.0) -> None:
         if self._proc is None:
             return
+        # A frozen JVM cannot act on SIGTERM; whoever froze it thaws it, but never hang here.
+        self.thaw()
         # SIGTERM runs Kafka's controlled shutdown, which flushes and closes the logs
         # so the next start needs no recovery.
         processes.stop(self._proc, timeout)
         self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a node failure would: no controlled shutdown, the logs need recovery."""
+        if self._proc is None:
+            return
+        processes.stop(self._proc, sig=signal.SIGKILL)
+        self._proc = None
+
+    def launch(self, timeout: float = 120.0) -> None:
+        """Start this node again (after stop or kill) with its data, ports and identity."""
+        if self._proc is not None:
+            raise RuntimeError(f"Kafka node {self.node_id} is already running")
+        self._launch(timeout)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets open but answers nothing, a gray failure."""
+        os.kill(self.pid, signal.SIGSTOP)
+        try:
+            processes.wait_stopped([self.pid])
+        except BaseException:
+            self.thaw()
+            raise
+
+    def thaw(self) -> None:
+        if self._proc is not None and self._proc.alive():
+            os.kill(self._proc.pid, signal.SIGCONT)
 
     def restart(self, timeout: float = 120.0) -> None:
         self.stop()
@@ -264,5 +336,223 @@ class KafkaBroker:
     def __repr__(self) -> str:
         pid = self._proc.pid if self._proc else None
         return (
-            f"KafkaBroker({self.bootstrap_servers!r}, pid={pid}, data_dir={str(self.data_dir)!r})"
+            f"KafkaBroker({self.bootstrap_servers!r}, node_id={self.node_id}, pid={pid}, "
+            f"data_dir={str(self.data_dir)!r})"
         )
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = processes.free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+class KafkaCluster:
+    """Several combined broker+controller nodes on 127.0.0.1 with one static KRaft quorum:
+    every node is a voter, so a majority must be up for the cluster to serve."""
+
+    def __init__(self, nodes: list[KafkaBroker]) -> None:
+        self.nodes = {node.node_id: node for node in nodes}
+
+    @classmethod
+    def start(cls, data_dir: Path, size: int = 3, *, timeout: float = 180.0) -> KafkaCluster:
+        home = ensure_installed()
+        data_dir = data_dir.resolve()
+        ports = _distinct_free_ports(2 * size)
+        voters = {n + 1: ports[size + n] for n in range(size)}
+        cluster_id = _cluster_id()
+        cluster = cls(
+            [
+                KafkaBroker(
+                    data_dir / f"node-{node}",
+                    ports[node - 1],
+                    voters[node],
+                    home=home,
+                    log_path=data_dir / f"node-{node}.log",
+                    node_id=node,
+                    voters=voters,
+                    cluster_id=cluster_id,
+                    replication=min(size, 3),
+                    heap=_CLUSTER_HEAP,
+                )
+                for node in voters
+            ]
+        )
+        try:
+            # All at once: no node is ready before a majority of the voters has elected a leader.
+            for node in cluster.nodes.values():
+                node._spawn()
+            for node in cluster.nodes.values():
+                node.wait_ready(timeout)
+            cluster.wait_brokers(timeout)
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.bootstrap_servers for node in self.nodes.values())
+
+    @property
+    def replication(self) -> int:
+        return next(iter(self.nodes.values())).replication
+
+    def node(self, node_id: int) -> KafkaBroker:
+        return self.nodes[node_id]
+
+    def stop_node(self, node_id: int, timeout: float = 30.0) -> None:
+        self.nodes[node_id].stop(timeout)
+
+    def kill_node(self, node_id: int) -> None:
+        self.nodes[node_id].kill()
+
+    def start_node(self, node_id: int, timeout: float = 120.0) -> None:
+        self.nodes[node_id].launch(timeout)
+        self.wait_brokers(timeout)
+
+    def freeze_node(self, node_id: int) -> None:
+        self.nodes[node_id].freeze()
+
+    def thaw_node(self, node_id: int) -> None:
+        self.nodes[node_id].thaw()
+
+    @contextlib.contextmanager
+    def frozen(self, node_id: int) -> Iterator[KafkaBroker]:
+        """SIGSTOP a node for the block; SIGCONT however the block ends."""
+        node = self.nodes[node_id]
+        node.freeze()
+        try:
+            yield node
+        finally:
+            node.thaw()
+
+    @contextlib.contextmanager
+    def admin(self, timeout: float = 10.0) -> Iterator[Any]:
+        running = [n.bootstrap_servers for n in self.nodes.values() if n.running]
+        client = KafkaAdminClient(
+            bootstrap_servers=running,
+            client_id="claimflow-devstack",
+            bootstrap_timeout_ms=int(timeout * 1000),
+            request_timeout_ms=int(timeout * 1000),
+        )
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def _describe(self, topics: list[str] | None, timeout: float = 10.0) -> list[dict[str, Any]]:
+        with self.admin(timeout) as admin:
+            described: list[dict[str, Any]] = admin.describe_topics(topics)
+            return described
+
+    def leader(self, topic: str, partition: int, timeout: float = 30.0) -> int:
+        """The node id leading `topic`'s `partition` now, from the cluster's metadata; waits
+        while it has none (just created, or its leader just failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(KafkaError, OSError):
+                for described in self._describe([topic]):
+                    for part in described["partitions"]:
+                        if part["partition_index"] == partition and part["leader_id"] >= 0:
+                            return int(part["leader_id"])
+            if time.monotonic() >= deadline:
+                raise DevstackError(f"{topic}[{partition}] has no leader after {timeout:.0f}s")
+            time.sleep(0.25)
+
+    def group_coordinator(self, group: str) -> int:
+        """The node coordinating a consumer group: the leader of the offsets topic partition
+        the group's id hashes to: abs(String.hashCode) modulo the partition count, with Java's
+        hash and the broker's abs (which maps Integer.MIN_VALUE to 0)."""
+        code = 0
+        units = group.encode("utf-16-be")
+        for i in range(0, len(units), 2):
+            code = (31 * code + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+        with self.admin() as admin:
+            (offsets,) = admin.describe_topics(["__consumer_offsets"])
+        signed = code - (1 << 32) if code >= 1 << 31 else code
+        positive = 0 if signed == -(1 << 31) else abs(signed)
+        return self.leader("__consumer_offsets", positive % len(offsets["partitions"]))
+
+    def topic(self, topic: str) -> tuple[list[list[int]], dict[str, str]]:
+        """A topic's replicas per partition and its effective configuration (set or inherited)."""
+        with self.admin() as admin:
+            # Created a moment ago, a topic may not have its partitions' leaders yet.
+            admin.wait_for_topics([topic], timeout_ms=30_000)
+            (described,) = admin.describe_topics([topic])
+            configs = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all"
+            )["topic"][topic]
+        replicas = [
+            sorted(part["replica_nodes"])
+            for part in sorted(described["partitions"], key=lambda p: p["partition_index"])
+        ]
+        return replicas, {name: str(entry["value"]) for name, entry in configs.items()}
+
+    def wait_brokers(self, timeout: float = 120.0) -> None:
+        """Wait until every running node's metadata lists every running node as a broker: a
+        client bootstrapped from any of them can then reach whichever node it is sent to."""
+        running = sorted(node_id for node_id, node in self.nodes.items() if node.running)
+        deadline = time.monotonic() + timeout
+        views: dict[int, list[int]] = {}
+        while True:
+            for node_id in running:
+                with contextlib.suppress(KafkaError, OSError):
+                    with self.nodes[node_id].admin(5.0) as admin:
+                        brokers = admin.describe_cluster()["brokers"]
+                    views[node_id] = sorted(b["broker_id"] for b in brokers)
+            if all(views.get(node_id) == running for node_id in running):
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"Kafka nodes {running} see brokers {views} (node: brokers)")
+            time.sleep(0.25)
+
+    def wait_in_sync(self, timeout: float = 120.0) -> None:
+        """Wait until every partition of every topic has a leader and all its replicas in
+        sync: what a restarted node must reach before the cluster tolerates the next fault."""
+        deadline = time.monotonic() + timeout
+        behind: list[str] = ["(not described yet)"]
+        while True:
+            with contextlib.suppress(KafkaError, OSError):
+                behind = [
+                    f"{topic['name']}[{part['partition_index']}]"
+                    for topic in self._describe(None, 5.0)
+                    for part in topic["partitions"]
+                    if part["leader_id"] < 0 or len(part["isr_nodes"]) < len(part["replica_nodes"])
+                ]
+                if not behind:
+                    return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"Kafka partitions not fully in sync after {timeout:.0f}s: {behind[:20]}"
+                )
+            time.sleep(0.5)
+
+    def create_topics(
+        self,
+        names: Iterable[str],
+        partitions: int = 3,
+        config: Mapping[str, str] | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> None:
+        next(n for n in self.nodes.values() if n.running).create_topics(
+            names, partitions, config, timeout=timeout
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        # All at once: stopped one by one, the last nodes lose their quorum and their
+        # controlled shutdown waits for a controller until the timeout.
+        for node in self.nodes.values():
+            node.thaw()
+            if node.running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(node.pid, signal.SIGTERM)
+        for node in self.nodes.values():
+            node.stop(timeout)
+
+    def __repr__(self) -> str:
+        return f"KafkaCluster({list(self.nodes.values())!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pwd
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -284,6 +286,34 @@ class PostgresServer:
     def restart(self, timeout: float = 60.0) -> None:
         self.stop()
         self._launch(timeout)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[list[int]]:
+        """SIGSTOP the server for the block and SIGCONT it however the block ends: sockets stay
+        open, nothing answers, as on a host that stalls. Yields the stopped PIDs.
+
+        Every process the postmaster forks is a session leader of its own (PostgreSQL calls
+        setsid in each child), so stopping the postmaster's process group would leave every
+        open connection served: the postmaster and each child are stopped one by one.
+        """
+        stopped: list[int] = []
+        try:
+            os.kill(self.pid, signal.SIGSTOP)
+            stopped.append(self.pid)
+            # A stopped postmaster forks nothing more, nor reaps, so no child PID can be
+            # reused before we thaw it; scan again until no child is left running.
+            while new := [pid for pid in processes.children(self.pid) if pid not in stopped]:
+                for pid in new:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            processes.wait_stopped(stopped)
+            yield stopped
+        finally:
+            # The children first: the postmaster wakes to a server that is all there.
+            for pid in reversed(stopped):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def __repr__(self) -> str:
         pid = self._proc.pid if self._proc else None

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,6 +250,43 @@ def port_is_free(port: int, host: str = LOCALHOST) -> bool:
         except OSError:
             return False
         return True
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # exited while we looked
+    # The command name (field 2) may hold spaces and ")": the fields that follow it are
+    # state, parent, ...
+    return stat.rsplit(")", 1)[1].split()
+
+
+def wait_stopped(pids: Iterable[int], timeout: float = 10.0) -> None:
+    """Wait until every process that still exists is stopped (state T).
+
+    SIGSTOP takes effect when the process next leaves the kernel, not when kill() returns:
+    one in the middle of a system call runs on until it finishes.
+    """
+    pending = set(pids)
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = {pid for pid in pending if (fields := _stat_fields(pid)) and fields[0] != "T"}
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"processes {sorted(pending)} not stopped after {timeout:.0f}s")
+        time.sleep(0.01)
+
+
+def children(pid: int) -> list[int]:
+    """The PIDs whose parent is `pid`, read from /proc."""
+    found: list[int] = []
+    for entry in os.scandir("/proc"):
+        fields = _stat_fields(int(entry.name)) if entry.name.isdigit() else None
+        if fields and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 def _exited_unreaped(pid: int, timeout: float) -> bool:

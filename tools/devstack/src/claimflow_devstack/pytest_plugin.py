@@ -24,13 +24,20 @@ from claimflow_devstack.paths import state_dir
 
 if TYPE_CHECKING:
     # Imported where used: every pytest run loads this plugin, few need Kafka.
-    from claimflow_devstack.kafka import KafkaBroker
+    from claimflow_devstack.kafka import KafkaBroker, KafkaCluster
     from claimflow_devstack.kube import KubeCluster
     from claimflow_devstack.postgres import PostgresServer
     from claimflow_devstack.redis import RedisServer
 
 _INTEGRATION_FIXTURES = frozenset(
-    {"postgres_server", "kafka_broker", "database_url", "redis_server", "kube_cluster"}
+    {
+        "postgres_server",
+        "kafka_broker",
+        "kafka_cluster",
+        "database_url",
+        "redis_server",
+        "kube_cluster",
+    }
 )
 _T = TypeVar("_T")
 
@@ -146,6 +153,20 @@ def kafka_broker(devstack_dir: Path) -> Iterator[KafkaBroker]:
     atexit.register(broker.stop)
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(devstack_dir: Path) -> Iterator[KafkaCluster]:
+    """Three Kafka nodes as one KRaft cluster (replication 3, min in-sync replicas 2), for the
+    tests that stop, kill and freeze brokers; every other test shares the one `kafka_broker`."""
+    from claimflow_devstack.kafka import KafkaCluster  # noqa: PLC0415
+
+    cluster = _start_or_fail(
+        "a 3-node Kafka cluster", lambda: KafkaCluster.start(devstack_dir / "kafka-cluster")
+    )
+    atexit.register(cluster.stop)
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownBrokerIdError
 
 from claimflow_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+# How long a starting service keeps trying to set its topics up while a broker is down.
+TOPIC_SETUP_TIMEOUT_SECONDS = 60.0
 
 
 def _admin(settings: ServiceSettings) -> KafkaAdminClient:
@@ -21,23 +28,65 @@ def _admin(settings: ServiceSettings) -> KafkaAdminClient:
     )
 
 
+# The dead-letter topic is not a topic of the pipeline's: it has the default partition count,
+# whoever creates it first.
+DEAD_LETTER_PARTITIONS = 3
+
+
+def topic_configs(
+    settings: ServiceSettings, configs: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A topic's configuration as created: the settings' min.insync.replicas under `configs`."""
+    merged: dict[str, str] = {}
+    if settings.kafka_topic_min_insync_replicas is not None:
+        merged["min.insync.replicas"] = str(settings.kafka_topic_min_insync_replicas)
+    return merged | dict(configs or {})
+
+
 def ensure_topics(
     settings: ServiceSettings,
     names: Iterable[str],
     *,
     partitions: int = 3,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     configs: dict[str, dict[str, str]] | None = None,
 ) -> None:
-    """Create missing topics; in clusters that manage topics declaratively this is a no-op."""
+    """Create missing topics, and the dead-letter topic every consumer of them may write to,
+    with the settings' replication unless `replication_factor` says otherwise; in clusters that
+    manage topics declaratively (where the topics exist already) this is a no-op."""
+    replicas = replication_factor or settings.kafka_topic_replication_factor
+    wanted = dict.fromkeys(names, partitions)
+    # Left to broker auto-creation (off in most clusters), it would get the broker's defaults.
+    wanted.setdefault(settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)
+    new_topics = [
+        NewTopic(
+            name, count, replicas, topic_configs=topic_configs(settings, (configs or {}).get(name))
+        )
+        for name, count in wanted.items()
+    ]
+    deadline = time.monotonic() + TOPIC_SETUP_TIMEOUT_SECONDS
+    delay = 0.25
+    while True:
+        try:
+            _create_missing(settings, new_topics)
+        except KafkaError as exc:
+            # The client asked a node that is down or not yet known to it (one of three may be,
+            # and the cluster still serves): a new client bootstraps from another.
+            retriable = exc.retriable or isinstance(exc, UnknownBrokerIdError)
+            if not retriable or time.monotonic() + delay > deadline:
+                raise
+            log.warning("creating topics failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 5.0)
+        else:
+            return
+
+
+def _create_missing(settings: ServiceSettings, new_topics: list[NewTopic]) -> None:
     admin = _admin(settings)
     try:
         existing = set(admin.list_topics())
-        missing = [
-            NewTopic(n, partitions, replication_factor, topic_configs=(configs or {}).get(n, {}))
-            for n in names
-            if n not in existing
-        ]
+        missing = [topic for topic in new_topics if topic.name not in existing]
         if missing:
             # Another replica may create it between our list and create.
             with contextlib.suppress(TopicAlreadyExistsError):
