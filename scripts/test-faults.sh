@@ -25,6 +25,7 @@ for run in $(seq 1 "$runs"); do
   # Each run's logs (and thread dumps, when one does not settle) stay in a folder of its own:
   # pytest's default temporary folders are pruned by later sessions.
   logs=".state/test-faults/run-$run"
+  mkdir -p "$(dirname "$logs")"
   if "$py" -m pytest tests/faults -p no:cacheprovider -q -s --basetemp="$logs" ${PYTEST_ARGS:-}; then
     passed=$((passed + 1))
     result=passed

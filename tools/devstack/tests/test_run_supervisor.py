@@ -20,6 +20,7 @@ from claimflow_devstack.paths import repo_root
 from claimflow_devstack.services import SERVICES
 
 START_TIMEOUT = 300.0
+READY_WITHIN = 180.0
 GONE_WITHIN = 10.0
 RUNNING = "claimflow is running"
 
@@ -107,8 +108,9 @@ def test_a_sigkilled_supervisor_leaves_no_process_and_no_listener(devstack_dir: 
         printed = _wait_running(supervisor)
         assert f"http://127.0.0.1:{8080 + offset}" in printed
         for port in ports:
-            # The stack waits for the APIs; the workers open their ports when they are up.
-            processes.wait_for_port(processes.LOCALHOST, port, 60.0)
+            # The stack waits for the APIs; the workers open their ports when they are up,
+            # which on a machine busy with other suites can take as long as a service start.
+            processes.wait_for_port(processes.LOCALHOST, port, READY_WITHIN)
         started = _descendants(supervisor.pid)
         names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid, _ in started}
         assert {"postgres", "java"} <= names, names

@@ -33,6 +33,8 @@ async def test_liveness_fails_when_the_consumer_thread_dies(
 ) -> None:
     assert (await _get(worker, "/healthz")).status_code == 200
     (consumer,) = worker.state.runtime.consumers
+    # Connected and polling, as a consumer in service is when its thread dies.
+    await eventually(lambda: _true(bool(consumer.assigned())), within=60)
     thread = consumer._thread  # the polling thread itself, as a crash would take it
 
     _kill_thread(thread.ident)
@@ -73,3 +75,7 @@ async def test_liveness_fails_when_lag_makes_no_progress(
 
 async def _status(worker: Any, code: int) -> bool:
     return (await _get(worker, "/healthz")).status_code == code
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -129,7 +129,15 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     """The app behind a real uvicorn on a loopback port, in this event loop; yields its URL."""
     port = processes.free_port()
     config = uvicorn.Config(
-        app, host=processes.LOCALHOST, port=port, log_config=None, access_log=False
+        app,
+        host=processes.LOCALHOST,
+        port=port,
+        log_config=None,
+        access_log=False,
+        # The test's client owns its connections' lifetime. With uvicorn's 5 s default, an
+        # event loop busy with a burst can let a pooled connection idle past it and the
+        # server close it just as the client sends on it: a ReadError no server bug caused.
+        timeout_keep_alive=300,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -214,8 +214,10 @@ class EventConsumer:
     def lag(self) -> int:
         return self._progress.lag()
 
-    def connected(self) -> bool:
-        return self._consumer is not None and bool(self._consumer.bootstrap_connected())
+    def assigned(self) -> frozenset[TopicPartition]:
+        """The partitions this member owns now (empty before it joined its group)."""
+        consumer = self._consumer
+        return frozenset(consumer.assignment()) if consumer is not None else frozenset()
 
     def _report(self, verdict: Verdict) -> None:
         for state in STATES:
@@ -230,7 +232,6 @@ class EventConsumer:
             consumer = self._connect()
             if consumer is None:
                 return
-            self._consumer = consumer
             failures = 0
             while not self._stop.is_set() and self._progress.halted is None:
                 self._progress.looped()
@@ -301,6 +302,9 @@ class EventConsumer:
                 )
                 self._stop.wait(delay)
                 continue
+            # Held at once, so whatever ends this thread from here on closes the client
+            # (and its I/O thread) in _run's finally.
+            self._consumer = consumer
             consumer.subscribe(self.topics, listener=_Rebalance(self, consumer))
             return consumer
         return None
