@@ -14,7 +14,7 @@ help:
 	@echo "make bench        run the benchmarks under bench/"
 	@echo "make schemas      regenerate the event JSON Schemas under schemas/"
 	@echo "make constraints  re-pin constraints.txt with uv pip compile"
-	@echo "make charts       regenerate the charts' values schemas, lint and render every chart"
+	@echo "make charts       regenerate the charts' values schemas and READMEs, lint and render every chart"
 	@echo "make images       build every service image with skaffold (needs Docker)"
 	@echo "make dev          skaffold dev: build, deploy the umbrella chart, watch (needs a cluster)"
 
@@ -71,6 +71,7 @@ HELM := $(PY) -m claimflow_devstack.kube helm
 CHART_NAMES := intake adjudication audit-log operator claimflow
 charts: venv
 	$(PY) charts/values_schema.py
+	$(PY) charts/readme.py
 	@for chart in $(CHART_NAMES); do \
 	  $(HELM) dependency update --skip-refresh charts/$$chart >/dev/null || exit 1; \
 	  for values in charts/$$chart/ci/*-values.yaml; do \
