@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help venv run test test-unit test-faults lint fmt bench constraints schemas clean charts images dev
+.PHONY: help venv run test test-unit test-faults lint fmt bench docs constraints schemas clean charts images dev
 
 help:
 	@echo "make run          start PostgreSQL, Kafka and every service locally, with sample data"
@@ -12,9 +12,10 @@ help:
 	@echo "make test-faults  the fault scenarios FAULT_RUNS times (default 5) with one core busy"
 	@echo "make lint         ruff and mypy --strict"
 	@echo "make bench        run the benchmarks under bench/"
+	@echo "make docs         build the documentation site into site/ (mkdocs --strict)"
 	@echo "make schemas      regenerate the event JSON Schemas under schemas/"
 	@echo "make constraints  re-pin constraints.txt with uv pip compile"
-	@echo "make charts       regenerate the charts' values schemas, lint and render every chart"
+	@echo "make charts       regenerate the charts' values schemas and READMEs, lint and render every chart"
 	@echo "make images       build every service image with skaffold (needs Docker)"
 	@echo "make dev          skaffold dev: build, deploy the umbrella chart, watch (needs a cluster)"
 
@@ -50,6 +51,9 @@ bench: venv
 	$(PY) -m claimflow_devstack.cli prepare
 	$(PY) -m bench $(BENCH_ARGS)
 
+docs: venv
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 schemas: venv
 	$(PY) -m claimflow_shared.events.schemas write schemas/events
 
@@ -64,13 +68,14 @@ constraints:
 	  -o requirements/checkov.txt
 
 clean:
-	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache site
 
 # The charts, with the project's own helm (built from Go modules on first use).
 HELM := $(PY) -m claimflow_devstack.kube helm
 CHART_NAMES := intake adjudication audit-log operator claimflow
 charts: venv
 	$(PY) charts/values_schema.py
+	$(PY) charts/readme.py
 	@for chart in $(CHART_NAMES); do \
 	  $(HELM) dependency update --skip-refresh charts/$$chart >/dev/null || exit 1; \
 	  for values in charts/$$chart/ci/*-values.yaml; do \

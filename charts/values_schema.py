@@ -48,25 +48,57 @@ def string(description: str = "", **extra: Any) -> Schema:
     return schema
 
 
-def integer(minimum: int = 0, maximum: int | None = None, *, nullable: bool = False) -> Schema:
+def integer(
+    minimum: int = 0,
+    maximum: int | None = None,
+    *,
+    nullable: bool = False,
+    description: str = "",
+) -> Schema:
     schema: Schema = {"type": ["integer", "null"] if nullable else "integer", "minimum": minimum}
     if maximum is not None:
         schema["maximum"] = maximum
+    if description:
+        schema["description"] = description
     return schema
+
+
+def described(schema: Schema, description: str) -> Schema:
+    """A shared building block with the description of the place it is used in."""
+    return {**schema, "description": description}
+
+
+def boolean(description: str) -> Schema:
+    return {"type": "boolean", "description": description}
 
 
 BOOL: Schema = {"type": "boolean"}
 PORT = integer(1, 65535)
 STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def port(description: str) -> Schema:
+    return described(PORT, description)
+
+
+def labels(description: str) -> Schema:
+    return described(STRING_MAP, description)
+
+
 QUANTITY: Schema = {"type": ["string", "number"]}
 RESOURCES = obj(
     {
         "requests": obj({"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY}),
         "limits": obj({"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY}),
-    }
+    },
+    description="the containers' resource requests and limits",
 )
-PULL_SECRETS = array(obj({"name": string(minLength=1)}, required=("name",)))
+PULL_SECRETS = array(
+    obj({"name": string(minLength=1)}, required=("name",)),
+    "Secrets to pull the images with, each {name}",
+)
 PEERS = array(free("a NetworkPolicyPeer: namespaceSelector, podSelector and/or ipBlock"))
+METRICS_FROM = described(PEERS, "who may scrape /metrics")
 SECCOMP = obj(
     {
         "type": string(enum=["RuntimeDefault", "Localhost", "Unconfined"]),
@@ -103,6 +135,12 @@ PROBE = obj(
         "successThreshold": integer(1),
     }
 )
+
+
+def probe(description: str) -> Schema:
+    return described(PROBE, description)
+
+
 ENV_VAR = {
     "type": "object",
     "required": ["name"],
@@ -113,41 +151,51 @@ KAFKA = obj(
     {
         "bootstrapServers": string("comma-separated host:port list", minLength=1),
         "topicPrefix": string("prepended to every topic name"),
-    }
+    },
+    description="the Kafka cluster; global.kafka wins where set",
 )
 GLOBAL: Schema = {
     "type": "object",
     "description": "values an umbrella chart shares with every subchart",
     "properties": {
-        "imageRegistry": string(),
-        "imageTag": string(),
-        "imagePullSecrets": PULL_SECRETS,
+        "imageRegistry": string("registry of every image; wins over image.registry"),
+        "imageTag": string("tag of every image; wins over image.tag"),
+        "imagePullSecrets": described(PULL_SECRETS, "pull Secrets for every image"),
         "kafka": {
             "type": "object",
-            "properties": {"bootstrapServers": string(), "topicPrefix": string()},
+            "properties": {
+                "bootstrapServers": string("every chart's Kafka; wins over kafka.*"),
+                "topicPrefix": string("every chart's topic prefix"),
+            },
         },
-        "otlpEndpoint": string(),
+        "otlpEndpoint": string("every chart's OTLP/HTTP collector; wins over otlpEndpoint"),
     },
 }
 IMAGE = obj(
     {
-        "registry": string(),
-        "repository": string(minLength=1),
+        "registry": string("prepended to the repository; empty = the repository as it is"),
+        "repository": string("the image's name", minLength=1),
         "tag": string("defaults to the chart's appVersion"),
-        "digest": string(pattern=r"^(sha256:[0-9a-f]{64})?$"),
+        "digest": string(
+            "sha256:..., pins the image whatever the tag says", pattern=r"^(sha256:[0-9a-f]{64})?$"
+        ),
         "pullPolicy": string(enum=["Always", "IfNotPresent", "Never"]),
     },
     required=("repository",),
 )
 SERVICE_ACCOUNT = obj(
-    {"create": BOOL, "name": string(), "annotations": STRING_MAP},
+    {
+        "create": boolean("create a ServiceAccount (its token is not mounted)"),
+        "name": string("the ServiceAccount to use; empty = the release's name"),
+        "annotations": labels("annotations of the ServiceAccount, e.g. for workload identity"),
+    },
 )
 SERVICE_MONITOR = obj(
     {
-        "enabled": BOOL,
-        "interval": string(pattern=r"^[0-9]+(ms|s|m|h)$"),
-        "scrapeTimeout": string(pattern=r"^[0-9]+(ms|s|m|h)$"),
-        "labels": STRING_MAP,
+        "enabled": boolean("a Prometheus Operator ServiceMonitor for /metrics"),
+        "interval": string("scrape interval", pattern=r"^[0-9]+(ms|s|m|h)$"),
+        "scrapeTimeout": string("scrape timeout", pattern=r"^[0-9]+(ms|s|m|h)$"),
+        "labels": labels("extra labels, to match the Prometheus' serviceMonitorSelector"),
     }
 )
 EGRESS = {
@@ -166,33 +214,33 @@ EGRESS = {
         required=("ports",),
     ),
 }
-TLS = array(obj({"secretName": string(), "hosts": array(string())}))
+TLS = array(obj({"secretName": string(), "hosts": array(string())}), "[{secretName, hosts}]")
 INGRESS = obj(
     {
-        "enabled": BOOL,
-        "className": string(),
-        "annotations": STRING_MAP,
-        "host": string(minLength=1),
+        "enabled": boolean("an Ingress for the API's routes"),
+        "className": string("the IngressClass; empty = the cluster's default"),
+        "annotations": labels("annotations of the Ingress"),
+        "host": string("the host the routes are served on", minLength=1),
         "tls": TLS,
     }
 )
 HTTP_ROUTE = obj(
     {
-        "enabled": BOOL,
-        "annotations": STRING_MAP,
+        "enabled": boolean("a Gateway API HTTPRoute for the API's routes"),
+        "annotations": labels("annotations of the HTTPRoute"),
         "parentRefs": array(free("a Gateway API ParentReference"), "the Gateways to attach to"),
-        "hostnames": array(string()),
+        "hostnames": array(string(), "the hosts the routes are served on"),
     }
 )
 # Labels, names and scheduling every chart has.
 POD_COMMON: Schema = {
-    "nameOverride": string(),
-    "fullnameOverride": string(),
-    "commonLabels": STRING_MAP,
+    "nameOverride": string("replaces the chart's name in object names"),
+    "fullnameOverride": string("replaces the release-and-chart name of objects"),
+    "commonLabels": labels("added to every object's labels"),
     "global": GLOBAL,
     "image": IMAGE,
     "imagePullSecrets": PULL_SECRETS,
-    "environment": string(),
+    "environment": string("the services' CLAIMFLOW_ENVIRONMENT, a name for the deployment"),
     "logLevel": string(enum=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
     "kafka": KAFKA,
     "otlpEndpoint": string("OTLP/HTTP collector URL; empty = no export"),
@@ -210,21 +258,24 @@ POD_COMMON: Schema = {
     },
     "podSecurityContext": POD_SECURITY,
     "containerSecurityContext": CONTAINER_SECURITY,
-    "tmpSizeLimit": QUANTITY,
-    "terminationGracePeriodSeconds": integer(),
-    "testResources": RESOURCES,
-    "extraEnv": array(ENV_VAR),
-    "podAnnotations": STRING_MAP,
-    "podLabels": STRING_MAP,
-    "nodeSelector": STRING_MAP,
-    "tolerations": array(free("a Toleration")),
+    "tmpSizeLimit": described(QUANTITY, "size limit of the emptyDir on /tmp (read-only root)"),
+    "terminationGracePeriodSeconds": integer(
+        description="time a pod gets to drain after SIGTERM before it is killed"
+    ),
+    "testResources": described(RESOURCES, "resources of the `helm test` Pod"),
+    "extraEnv": array(ENV_VAR, "EnvVar objects added to every container"),
+    "podAnnotations": labels("added to every pod's annotations"),
+    "podLabels": labels("added to every pod's labels"),
+    "nodeSelector": labels("the pods' nodeSelector"),
+    "tolerations": array(free("a Toleration"), "the pods' tolerations"),
     "affinity": free("an Affinity"),
     "topologySpreadConstraints": array(
         {
             "type": "object",
             "required": ["maxSkew", "topologyKey", "whenUnsatisfiable"],
             "description": "without labelSelector, the component's pods are selected",
-        }
+        },
+        "the pods' topology spread; without labelSelector, the component's pods are selected",
     ),
     "enabled": {"type": "boolean", "description": "read by the umbrella chart"},
 }
@@ -233,20 +284,30 @@ POD_COMMON: Schema = {
 def scaling(min_replicas: int) -> Schema:
     return obj(
         {
-            "enabled": BOOL,
-            "minReplicas": integer(min_replicas),
-            "maxReplicas": integer(1),
-            "targetCPUUtilizationPercentage": integer(1, 100),
-            "targetMemoryUtilizationPercentage": integer(1, 100, nullable=True),
+            "enabled": boolean("a HorizontalPodAutoscaler instead of replicaCount"),
+            "minReplicas": integer(min_replicas, description="the autoscaler's floor"),
+            "maxReplicas": integer(1, description="the autoscaler's ceiling"),
+            "targetCPUUtilizationPercentage": integer(
+                1, 100, description="average CPU use to scale at, % of requests"
+            ),
+            "targetMemoryUtilizationPercentage": integer(
+                1, 100, nullable=True, description="average memory use to scale at; null = off"
+            ),
         }
     )
 
 
 PDB = obj(
     {
-        "enabled": BOOL,
-        "minAvailable": {"type": ["integer", "string"]},
-        "maxUnavailable": {"type": ["integer", "string", "null"]},
+        "enabled": boolean("a PodDisruptionBudget"),
+        "minAvailable": {
+            "type": ["integer", "string"],
+            "description": "pods (or %) kept through voluntary disruptions",
+        },
+        "maxUnavailable": {
+            "type": ["integer", "string", "null"],
+            "description": "instead of minAvailable: pods (or %) allowed down at once",
+        },
     }
 )
 COMMAND = array(string(minLength=1), "the container's command")
@@ -255,14 +316,14 @@ COMMAND = array(string(minLength=1), "the container's command")
 def component(*, with_enabled: bool) -> Schema:
     properties: Schema = {
         "command": COMMAND,
-        "port": PORT,
-        "replicaCount": integer(0),
+        "port": port("the container's HTTP port: health, metrics (and the API's routes)"),
+        "replicaCount": integer(0, description="replicas when autoscaling is off"),
         "resources": RESOURCES,
         "autoscaling": scaling(1),
         "pdb": PDB,
     }
     if with_enabled:
-        properties = {"enabled": BOOL, **properties}
+        properties = {"enabled": boolean("run this Deployment"), **properties}
     return obj(properties, required=("command", "port"))
 
 
@@ -280,22 +341,32 @@ DATABASE_URL = string("postgresql+asyncpg://user:password@host:5432/db")
 def secret_keys(settings: tuple[str, ...]) -> Schema:
     """Setting -> the key existingSecret holds it under (e.g. databaseUrl: uri)."""
     return obj(
-        {setting: string(minLength=1, pattern=r"^[-._a-zA-Z0-9]+$") for setting in settings},
+        {
+            setting: string(
+                f"the key existingSecret holds {setting} under",
+                minLength=1,
+                pattern=r"^[-._a-zA-Z0-9]+$",
+            )
+            for setting in settings
+        },
         description="settings taken from existingSecret's keys of these names; "
         "the others are generated from secrets",
     )
 
 
 def service_chart(name: str) -> Schema:
-    secrets: Schema = {"databaseUrl": DATABASE_URL, "apiKeys": array(API_KEY)}
+    secrets: Schema = {
+        "databaseUrl": DATABASE_URL,
+        "apiKeys": array(API_KEY, "[{principal, sha256 (of the key), roles}]"),
+    }
     if name == "adjudication":
         secrets["rateLimitStorageUrl"] = string("redis://host:6379/0; empty = per process")
     migrations: Schema = {
-        "enabled": BOOL,
+        "enabled": boolean("run the migrations hook Job before install and upgrade"),
         "command": COMMAND,
-        "backoffLimit": integer(),
-        "activeDeadlineSeconds": integer(1),
-        "ttlSecondsAfterFinished": integer(),
+        "backoffLimit": integer(description="retries of the Job"),
+        "activeDeadlineSeconds": integer(1, description="the Job fails after this long"),
+        "ttlSecondsAfterFinished": integer(description="a finished Job is deleted after this"),
         "resources": RESOURCES,
     }
     if name == "audit-log":
@@ -310,14 +381,27 @@ def service_chart(name: str) -> Schema:
         "api": component(with_enabled=False),
         "worker": component(with_enabled=True),
         "migrations": obj(migrations),
-        "service": obj({"port": PORT, "annotations": STRING_MAP}),
+        "service": obj(
+            {"port": port("the API Service's port"), "annotations": labels("of the Services")}
+        ),
         "routes": array(string(pattern="^/"), "path prefixes routed to the API"),
         "ingress": INGRESS,
         "httpRoute": HTTP_ROUTE,
         "networkPolicy": obj(
-            {"enabled": BOOL, "ingressFrom": PEERS, "metricsFrom": PEERS, "egress": EGRESS}
+            {
+                "enabled": boolean("a NetworkPolicy per component"),
+                "ingressFrom": described(PEERS, "who may call the API: the ingress or gateway"),
+                "metricsFrom": METRICS_FROM,
+                "egress": EGRESS,
+            }
         ),
-        "probes": obj({"startup": PROBE, "liveness": PROBE, "readiness": PROBE}),
+        "probes": obj(
+            {
+                "startup": probe("GET /healthz until the process is up"),
+                "liveness": probe("GET /healthz; failing restarts the container"),
+                "readiness": probe("GET /readyz: database (and Kafka); failing takes it out"),
+            }
+        ),
     }
     return document(f"claimflow {name} chart values", properties)
 
@@ -326,13 +410,21 @@ def operator_chart() -> Schema:
     properties: Schema = {
         **POD_COMMON,
         "watchNamespaces": array(string(minLength=1), "empty = every namespace"),
-        "healthPort": PORT,
-        "metricsPort": PORT,
+        "healthPort": port("kopf's liveness endpoint"),
+        "metricsPort": port("/metrics"),
         "resources": RESOURCES,
-        "rbac": obj({"create": BOOL}),
-        "service": obj({"annotations": STRING_MAP}),
-        "networkPolicy": obj({"enabled": BOOL, "metricsFrom": PEERS, "egress": EGRESS}),
-        "probes": obj({"liveness": PROBE}),
+        "rbac": obj(
+            {"create": boolean("a Role per watched namespace, or ClusterRoles, and bindings")}
+        ),
+        "service": obj({"annotations": labels("of the metrics Service")}),
+        "networkPolicy": obj(
+            {
+                "enabled": boolean("a NetworkPolicy for the operator"),
+                "metricsFrom": METRICS_FROM,
+                "egress": EGRESS,
+            }
+        ),
+        "probes": obj({"liveness": probe("kopf's liveness; failing restarts the container")}),
     }
     return document("claimflow operator chart values", properties)
 
@@ -341,13 +433,13 @@ def umbrella_chart() -> Schema:
     subchart = {
         "type": "object",
         "description": "the subchart's values (its own schema checks them)",
-        "properties": {"enabled": BOOL},
+        "properties": {"enabled": boolean("install this subchart")},
     }
     properties: Schema = {
         "global": GLOBAL,
-        "nameOverride": string(),
-        "fullnameOverride": string(),
-        "commonLabels": STRING_MAP,
+        "nameOverride": string("replaces the chart's name in object names"),
+        "fullnameOverride": string("replaces the release-and-chart name of objects"),
+        "commonLabels": labels("added to every object's labels"),
         **dict.fromkeys((*SERVICE_CHARTS, "operator"), subchart),
         "routes": array(
             obj(

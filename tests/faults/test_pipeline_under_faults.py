@@ -62,7 +62,7 @@ CLAIM_TOPICS = (
     Topics.PAYMENTS_REQUESTED,
     Topics.PAYMENTS_COMPLETED,
 )
-# Who consumes the topics the poison goes to (the README's event table): each group
+# Who consumes the topics the poison goes to (docs/events.md, Topics): each group
 # dead-letters each poison message once.
 POISONED = {
     Topics.CLAIMS_SUBMITTED: ("adjudication", "audit-log"),

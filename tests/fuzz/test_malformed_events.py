@@ -64,7 +64,7 @@ KEY = "malformed-events-key"
 KEYS = [api_key(KEY, "fuzzer", {"submitter", "reader", "auditor"})]
 D = Decimal
 
-# Each topic (unprefixed) and the event type that belongs on it (README, Events).
+# Each topic (unprefixed) and the event type that belongs on it (docs/events.md, Topics).
 TOPIC_TYPES = {
     Topics.CLAIMS_SUBMITTED: "io.claimflow.claim.submitted.v1",
     Topics.CLAIMS_ADJUDICATED: "io.claimflow.claim.adjudicated.v1",

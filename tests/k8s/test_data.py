@@ -120,8 +120,8 @@ def test_the_audit_log_gets_a_restricted_role() -> None:
     assert role["passwordSecret"]["name"] == "claimflow-audit-log-db-restricted"
 
 
-def test_the_readme_names_the_secrets_the_charts_consume() -> None:
-    readme = (repo_root() / "README.md").read_text()
+def test_the_data_tier_guide_names_the_secrets_the_charts_consume() -> None:
+    readme = (repo_root() / "docs" / "data-tier.md").read_text()
     for cluster, _ in DATABASES.values():
         assert f"{cluster}-app" in readme, cluster
     assert "claimflow-audit-log-db-restricted" in readme
