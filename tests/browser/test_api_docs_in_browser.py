@@ -23,7 +23,7 @@ import pytest
 from claimflow_devstack import browser, processes
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import state_dir
-from claimflow_devstack.services import SERVICES, ServiceSpec
+from claimflow_devstack.services import SERVICES, ServiceSpec, service
 from claimflow_devstack.stack import api_keys_config, service_env
 
 READY_TIMEOUT = 90.0
@@ -63,8 +63,7 @@ def service_api(
     tmp_path: Path,
 ) -> Iterator[ServiceSpec]:
     """The service's API process, as `make run` starts it, on a free port."""
-    registered = next(spec for spec in SERVICES if spec.name == request.param)
-    spec = replace(registered, port=processes.free_port(), worker_port=None)
+    spec = replace(service(request.param), port=processes.free_port(), worker_port=None)
     env = service_env(
         spec,
         database_url=database_url,
