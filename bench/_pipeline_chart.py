@@ -13,7 +13,7 @@ import matplotlib as mpl
 mpl.use("Agg")  # files only: no display on a server
 import matplotlib.pyplot as plt
 
-from bench.common import Histogram
+from bench.prom import Histogram
 
 if TYPE_CHECKING:
     from bench.pipeline import Timeline

@@ -37,31 +37,20 @@ from typing import Any
 
 import httpx
 
-from bench.common import (
-    ApiKey,
-    CpuMeter,
-    CpuUsage,
-    Histogram,
-    Row,
-    Stack,
-    histogram,
-    machine_info,
-    python_module,
-    say,
-    scrape,
-    table,
-    verdict,
-    write_results,
-)
+from bench.meters import CpuMeter, CpuUsage
+from bench.prom import Histogram, histogram, scrape
+from bench.report import Row, machine_info, say, table, verdict, write_results
+from bench.stack import ApiKey, Stack
 from claimflow_devstack import processes
 from claimflow_devstack.postgres import SUPERUSER, PostgresServer
+from claimflow_devstack.services import service
 from claimflow_shared.events import ClaimLineV1, ClaimSubmittedV1, ClaimTotalsV1, Topics, new_event
 from claimflow_shared.kafka.admin import ensure_topics
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.settings import ServiceSettings
 
 SERVICE = "adjudication"
-CLI = "claimflow_adjudication.cli"
+SPEC = service("adjudication")
 PREFIX = "bench."
 PLANS_DIR = Path(__file__).resolve().parents[1] / "k8s" / "examples" / "benefitplans"
 TARGET_CLAIMS_PER_S = 500.0
@@ -323,7 +312,7 @@ def run(settings: Settings) -> int:
             # The benchmark measures the read, not the rate limit.
             "CLAIMFLOW_TOP_PROVIDERS_RATE_LIMIT": "100000/second",
         }
-        stack.run("migrate", python_module(CLI, "migrate"), env)
+        stack.run("migrate", SPEC.migrate, env)
         say(f"seeding {settings.providers:,} providers ...")
         pg.sql(
             "INSERT INTO provider_totals (provider_npi, net_fee_total, claim_count)"
@@ -344,7 +333,7 @@ def run(settings: Settings) -> int:
         api_port = processes.free_port()
         api = stack.spawn(
             "adjudication-api",
-            python_module(CLI, "api"),
+            SPEC.command("api"),
             {**env, "CLAIMFLOW_HTTP_PORT": str(api_port)},
         )
         api_url = f"http://{processes.LOCALHOST}:{api_port}"
@@ -362,7 +351,7 @@ def run(settings: Settings) -> int:
         workers = [
             stack.spawn(
                 f"adjudication-worker-{n}",
-                python_module(CLI, "worker"),
+                SPEC.command("worker"),
                 {**env, "CLAIMFLOW_WORKER_HTTP_PORT": str(processes.free_port())},
             )
             for n in range(settings.workers)

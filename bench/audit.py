@@ -33,22 +33,11 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bench.common import (
-    CommitRate,
-    CpuMeter,
-    CpuUsage,
-    Row,
-    Stack,
-    histogram,
-    machine_info,
-    measure_commit_rate,
-    ms,
-    python_module,
-    say,
-    scrape,
-    table,
-    write_results,
-)
+from bench.meters import CpuMeter, CpuUsage
+from bench.pgprobe import CommitRate, measure_commit_rate
+from bench.prom import histogram, scrape
+from bench.report import Row, machine_info, ms, say, table, write_results
+from bench.stack import Stack
 from claimflow_audit.adapters import store
 from claimflow_audit.adapters.db import create_engine
 from claimflow_audit.archive import export_range, verify_export
@@ -56,6 +45,7 @@ from claimflow_audit.domain.chain import Entry
 from claimflow_audit.settings import AuditSettings
 from claimflow_audit.verification import verify_chain
 from claimflow_devstack import processes
+from claimflow_devstack.services import service
 from claimflow_shared.events import Topics
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.settings import ServiceSettings
@@ -343,7 +333,7 @@ def worker_phase(
         # re-hash the earlier phases' records on the same two cores (verify is measured above).
         "CLAIMFLOW_AUDIT_VERIFY_INTERVAL_SECONDS": "0",
     }
-    stack.spawn("audit-worker", python_module("claimflow_audit.cli", "worker"), worker_env)
+    stack.spawn("audit-worker", service("audit-log").command("worker"), worker_env)
     url = f"http://{processes.LOCALHOST}:{port}"
     stack.wait_ready([f"{url}/readyz"])
     before = asyncio.run(_head(app_url))
@@ -438,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "CLAIMFLOW_MIGRATION_DATABASE_URL": owner_url,
         }
         say("audit-log: migrating (owner) and granting the application role ...")
-        stack.run("audit-migrate", python_module("claimflow_audit.cli", "migrate"), env)
+        stack.run("audit-migrate", service("audit-log").migrate, env)
         meter = CpuMeter({"postgres": lambda: [pg.pid]})
         before = meter.sample()
         phases = asyncio.run(in_process(app_url, settings, stack.dir))

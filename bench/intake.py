@@ -27,32 +27,14 @@ from typing import Any
 
 import httpx
 
-from bench.common import (
-    ApiKey,
-    CommitRate,
-    CpuMeter,
-    CpuSample,
-    CpuUsage,
-    Histogram,
-    Row,
-    Stack,
-    counter_total,
-    drain_outbox,
-    histogram,
-    machine_info,
-    measure_commit_rate,
-    measure_quiet,
-    ms,
-    python_module,
-    say,
-    scrape,
-    sessions_opened,
-    table,
-    verdict,
-    write_results,
-)
 from bench.load import ClosedLoop, OpenLoop, PhaseResult, Shape, Target, run_phase
+from bench.meters import CpuMeter, CpuSample, CpuUsage, measure_quiet
+from bench.pgprobe import CommitRate, drain_outbox, measure_commit_rate, sessions_opened
+from bench.prom import Histogram, counter_total, histogram, scrape
+from bench.report import Row, machine_info, ms, say, table, verdict, write_results
+from bench.stack import ApiKey, Stack
 from claimflow_devstack import processes
+from claimflow_devstack.services import service
 
 TARGET_THROUGHPUT = 1000.0  # claims/s sustained
 TARGET_P99 = 0.050  # seconds, at the fixed rate
@@ -245,9 +227,9 @@ def start_services(stack: Stack, settings: Settings, api_key: ApiKey) -> Service
         "CLAIMFLOW_DATABASE_POOL_SIZE": str(settings.pool_size),
         **settings.service_env,
     }
-    cli = "claimflow_intake.cli"
+    spec = service("intake")
     say("intake: migrating ...")
-    stack.run("intake-migrate", python_module(cli, "migrate"), env)
+    stack.run("intake-migrate", spec.migrate, env)
     worker_port = processes.free_port()
     env["CLAIMFLOW_WORKER_HTTP_PORT"] = str(worker_port)
     api, urls = [], []
@@ -255,12 +237,12 @@ def start_services(stack: Stack, settings: Settings, api_key: ApiKey) -> Service
         port = processes.free_port()
         proc = stack.spawn(
             f"intake-api-{index}",
-            python_module(cli, "api"),
+            spec.command("api"),
             {**env, "CLAIMFLOW_HTTP_PORT": str(port)},
         )
         api.append(proc)
         urls.append(f"http://{processes.LOCALHOST}:{port}")
-    worker = stack.spawn("intake-worker", python_module(cli, "worker"), env)
+    worker = stack.spawn("intake-worker", spec.command("worker"), env)
     worker_url = f"http://{processes.LOCALHOST}:{worker_port}"
     say(f"intake: waiting for {settings.api_processes} API process(es) and the worker ...")
     stack.wait_ready([f"{u}/readyz" for u in [*urls, worker_url]])

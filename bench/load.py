@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import httpx
 import uvloop
 
-from bench.common import CpuMeter
+from bench.meters import CpuMeter
 
 # How long the processes wait for each other before the first request: all must be running.
 _START_DELAY = 0.5

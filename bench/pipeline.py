@@ -36,28 +36,13 @@ from typing import Any
 import asyncpg
 
 from bench import _pipeline_chart as chart
-from bench.common import (
-    ApiKey,
-    CommitRate,
-    CpuMeter,
-    CpuSample,
-    CpuUsage,
-    Histogram,
-    Row,
-    Stack,
-    histogram,
-    machine_info,
-    measure_commit_rate,
-    measure_quiet,
-    ms,
-    say,
-    scrape,
-    table,
-    verdict,
-    write_results,
-)
 from bench.intake import claim_body, smoke_check
 from bench.load import ClosedLoop, OpenLoop, PhaseResult, Shape, Target, run_phase
+from bench.meters import CpuMeter, CpuSample, CpuUsage, measure_quiet
+from bench.pgprobe import CommitRate, measure_commit_rate
+from bench.prom import Histogram, histogram, scrape
+from bench.report import Row, machine_info, ms, say, table, verdict, write_results
+from bench.stack import ApiKey, Stack
 from claimflow_devstack import processes
 from claimflow_devstack.paths import example_plans_dir
 from claimflow_devstack.services import SERVICES

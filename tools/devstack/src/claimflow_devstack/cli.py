@@ -12,7 +12,15 @@ from types import FrameType
 
 import httpx
 
-from claimflow_devstack import kafka_install, kube, postgres, processes, promtool, redis
+from claimflow_devstack import (
+    browser,
+    kafka_install,
+    kube,
+    postgres,
+    processes,
+    promtool,
+    redis,
+)
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import repo_root
 from claimflow_devstack.services import SERVICES
@@ -40,6 +48,9 @@ def prepare() -> int:
     for name, path in kube.build_all().items():
         _say(f"{name + ':':<12}{path}")
     _say(f"promtool:   {promtool.promtool_binary()}")
+    # The API docs test renders every service's /docs in it.
+    chromium = browser.chromium_binary(install=True)
+    _say(f"chromium:   {browser.version(chromium)} ({chromium})")
     return 0
 
 
@@ -93,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "prepare", help="fetch the Kafka jars, build the Go tools the tests use; check the rest"
+        "prepare", help="fetch the Kafka jars, build the Go tools, install chromium; check the rest"
     )
     commands.add_parser("run", help="run PostgreSQL, Kafka and every service with sample data")
     args = parser.parse_args(argv)

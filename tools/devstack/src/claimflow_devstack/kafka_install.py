@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from claimflow_devstack import processes
+from claimflow_devstack import apt, processes
 from claimflow_devstack.errors import MissingToolError, ProcessDiedError
 from claimflow_devstack.paths import cache_dir, repo_root
 
@@ -73,24 +73,14 @@ def check_java() -> str:
     return first
 
 
-def _apt_install(package: str) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", package]
-    if subprocess.run(install, env=env, check=False).returncode == 0:  # noqa: S603
-        return
-    # A fresh machine may have no package lists yet.
-    subprocess.run(["apt-get", "update", "-q"], env=env, check=False)  # noqa: S607
-    subprocess.run(install, env=env, check=True)  # noqa: S603
-
-
 def mvn_bin() -> str:
     found = shutil.which("mvn")
     if found is not None:
         return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+    if apt.can_install():
         print("devstack: `mvn` not found; installing maven with apt-get", file=sys.stderr)  # noqa: T201
         try:
-            _apt_install("maven")
+            apt.install("maven")
         except subprocess.CalledProcessError as exc:
             raise MissingToolError(
                 f"`mvn` is missing and `apt-get install maven` failed: {exc}"

@@ -46,6 +46,15 @@ class ServiceSpec:
         worker = None if self.worker_port is None else self.worker_port + offset
         return replace(self, port=self.port + offset, worker_port=worker)
 
+    def command(self, role: str) -> list[str]:
+        """The command line of one of the service's processes ("api", "worker", ...)."""
+        try:
+            return list(self.processes[role])
+        except KeyError:
+            raise KeyError(
+                f"{self.name} has no {role!r} process (it has {', '.join(self.processes)})"
+            ) from None
+
     def ports(self) -> list[int]:
         return [self.port] if self.worker_port is None else [self.port, self.worker_port]
 
@@ -135,3 +144,11 @@ SERVICES: list[ServiceSpec] = [
         database_role="claimflow_audit_app",
     ),
 ]
+
+
+def service(name: str) -> ServiceSpec:
+    """The registered service called `name`."""
+    for spec in SERVICES:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no service {name!r} (registered: {', '.join(s.name for s in SERVICES)})")

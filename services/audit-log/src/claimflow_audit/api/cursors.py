@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+from typing import Any
 
 from claimflow_audit.adapters.store import TimelineKey
 from claimflow_audit.domain.canonical import canonical_time, parse_canonical_time
 from claimflow_audit.domain.chain import AuditRecord
+from claimflow_shared import pagination
+from claimflow_shared.pagination import BadCursorError
 
-
-class BadCursorError(ValueError):
-    pass
+__all__ = ["BadCursorError", "decode_cursor", "encode_cursor"]
 
 
 def encode_cursor(record: AuditRecord) -> str:
-    raw = json.dumps([canonical_time(record.event_time), record.seq], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pagination.encode_cursor([canonical_time(record.event_time), record.seq])
+
+
+def _timeline_key(fields: list[Any]) -> TimelineKey:
+    moment, seq = fields
+    if not isinstance(seq, int) or not isinstance(moment, str):
+        raise TypeError("not a timeline key")
+    return parse_canonical_time(moment), seq
 
 
 def decode_cursor(cursor: str) -> TimelineKey:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, seq = json.loads(raw)
-        if not isinstance(seq, int) or not isinstance(moment, str):
-            raise BadCursorError("not a timeline cursor")
-        return parse_canonical_time(moment), seq
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise BadCursorError("not a timeline cursor") from exc
+    return pagination.decode_cursor(cursor, _timeline_key, message="not a timeline cursor")

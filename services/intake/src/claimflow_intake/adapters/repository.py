@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from collections.abc import Sequence
@@ -16,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claimflow_intake.domain import Claim
+from claimflow_shared import pagination
 
 from .tables import claim_lines, claims, idempotency_keys
 
@@ -130,22 +129,26 @@ async def fetch_claim(conn: AsyncConnection, claim_id: uuid.UUID) -> tuple[Any, 
     return claim, list(lines)
 
 
-class BadCursorError(ValueError):
-    pass
+# The claims API catches it under this name.
+BadCursorError = pagination.BadCursorError
 
 
 def encode_cursor(created_at: datetime, claim_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(claim_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pagination.encode_cursor([created_at.isoformat(), str(claim_id)])
+
+
+def _claims_key(fields: list[Any]) -> tuple[datetime, uuid.UUID]:
+    created, claim_id = fields
+    if not isinstance(created, str) or not isinstance(claim_id, str):
+        # uuid.UUID(5) raises AttributeError: a tampered cursor must still be a 400, not a 500.
+        raise TypeError("not a claims page key")
+    return datetime.fromisoformat(created), uuid.UUID(claim_id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, claim_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created), uuid.UUID(claim_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadCursorError("cursor is not one this API issued") from exc
+    return pagination.decode_cursor(
+        cursor, _claims_key, message="cursor is not one this API issued"
+    )
 
 
 async def list_claims(

@@ -35,13 +35,11 @@ from claimflow_intake.domain.rules import (
     RuleContext,
     RuleRegistry,
     ValidationPolicy,
-    ValidationResult,
     Violation,
     is_valid_npi,
     luhn_check_digit,
-    rule_names,
-    validate_claim,
 )
+from claimflow_intake.domain.validation import ValidationResult, rule_names, validate_claim
 
 __all__ = [
     "CLAIM_NUMBER_ALIASES",

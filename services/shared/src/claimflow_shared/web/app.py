@@ -13,6 +13,7 @@ from claimflow_shared.settings import ServiceSettings
 from claimflow_shared.telemetry import instrument_app, setup_tracing
 
 from .auth import ApiKeyAuthenticator
+from .docs import install_docs
 from .health import Check, ReadinessCheck, health_router
 from .limits import BodySizeLimitMiddleware, BodyTooLargeError
 from .metrics import RedMetricsMiddleware, metrics_router
@@ -39,6 +40,9 @@ def build_app(
         version=version,
         lifespan=lifespan,
         openapi_tags=openapi_tags,
+        # Replaced by install_docs: FastAPI's own pages load their assets from a public CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.authenticator = ApiKeyAuthenticator(settings.api_keys)
@@ -60,6 +64,7 @@ def build_app(
     app.add_middleware(RedMetricsMiddleware, service=settings.service_name)
     app.include_router(health_router(checks, liveness))
     app.include_router(metrics_router())
+    install_docs(app)
     provider = setup_tracing(
         settings.service_name,
         settings.otel_exporter_otlp_endpoint,
