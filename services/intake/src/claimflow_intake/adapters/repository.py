@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claimflow_intake.domain import Claim
+from claimflow_intake.domain.errors import BadCursorError
 
 from .tables import claim_lines, claims, idempotency_keys
 
@@ -128,10 +129,6 @@ async def fetch_claim(conn: AsyncConnection, claim_id: uuid.UUID) -> tuple[Any, 
         )
     ).all()
     return claim, list(lines)
-
-
-class BadCursorError(ValueError):
-    pass
 
 
 def encode_cursor(created_at: datetime, claim_id: uuid.UUID) -> str:
