@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from claimflow_adjudication.messages import SOURCE
-from claimflow_adjudication.plan_feed import write_tombstone
+from claimflow_adjudication.adapters.plan_feed import write_tombstone
+from claimflow_adjudication.service_layer.messages import SOURCE
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.migrate import upgrade
 from claimflow_shared.plans import (
