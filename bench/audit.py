@@ -51,10 +51,10 @@ from bench.common import (
 )
 from claimflow_audit.adapters import store
 from claimflow_audit.adapters.db import create_engine
-from claimflow_audit.archive import export_range, verify_export
 from claimflow_audit.domain.chain import Entry
+from claimflow_audit.service_layer.archive import export_range, verify_export
+from claimflow_audit.service_layer.verification import verify_chain
 from claimflow_audit.settings import AuditSettings
-from claimflow_audit.verification import verify_chain
 from claimflow_devstack import processes
 from claimflow_shared.events import Topics
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher

@@ -9,10 +9,7 @@ import json
 from claimflow_audit.adapters.store import TimelineKey
 from claimflow_audit.domain.canonical import canonical_time, parse_canonical_time
 from claimflow_audit.domain.chain import AuditRecord
-
-
-class BadCursorError(ValueError):
-    pass
+from claimflow_audit.domain.errors import BadCursorError
 
 
 def encode_cursor(record: AuditRecord) -> str:
