@@ -40,10 +40,10 @@ from bench.report import Row, machine_info, ms, say, table, write_results
 from bench.stack import Stack
 from claimflow_audit.adapters import store
 from claimflow_audit.adapters.db import create_engine
-from claimflow_audit.archive import export_range, verify_export
 from claimflow_audit.domain.chain import Entry
+from claimflow_audit.service_layer.archive import export_range, verify_export
+from claimflow_audit.service_layer.verification import verify_chain
 from claimflow_audit.settings import AuditSettings
-from claimflow_audit.verification import verify_chain
 from claimflow_devstack import processes
 from claimflow_devstack.services import service
 from claimflow_shared.events import Topics

@@ -278,6 +278,8 @@ def test_deployments_probe_the_real_endpoints_and_run_real_commands(
         if component(deployment) == "operator":
             assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
             continue
+        # One console script per service, the process its subcommand: `claimflow-intake api`.
+        assert container["command"][1:] == [component(deployment)], container["command"]
         assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
@@ -369,7 +371,7 @@ def test_migrations_run_as_a_hook_before_everything(
         assert hook["helm.sh/hook"] == "pre-install,pre-upgrade"
         (container,) = pod_spec(job)["containers"]
         assert container["command"][0] in scripts
-        assert container["command"][-1].endswith("migrate")
+        assert container["command"][1:] == ["migrate"], container["command"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["CLAIMFLOW_SECRETS_DIR"] == SECRETS_DIR
     # Secrets the hook reads are hooks too, created first.

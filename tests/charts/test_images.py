@@ -6,6 +6,7 @@ the usual rules, and these tests for what claimflow promises of its images.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -56,10 +57,12 @@ def test_dockerfile_builds_a_small_non_root_image_of_one_service(service: str) -
     assert not re.search(r"^HEALTHCHECK", text, re.MULTILINE)
     labels = set(re.findall(r"org\.opencontainers\.image\.([a-z.]+)=", text))
     assert {"title", "description", "version", "revision", "vendor"} <= labels
-    # The default command is one of the service's own entry points.
+    # The default command is the service's own console script, running its main process.
     pyproject = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())
-    (cmd,) = re.findall(r"^CMD \[\"([^\"]+)\"", text, re.MULTILINE)
-    assert cmd in pyproject["project"]["scripts"]
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
+    script, *args = json.loads(cmd)
+    assert script in pyproject["project"]["scripts"]
+    assert args == (["run"] if service == "operator" else ["api"])
 
 
 def test_dockerignore_keeps_state_and_tooling_out_of_the_context() -> None:

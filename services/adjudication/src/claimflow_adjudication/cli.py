@@ -1,6 +1,9 @@
-"""Entry points: `python -m claimflow_adjudication.cli COMMAND`.
+"""`claimflow-adjudication` (or `python -m claimflow_adjudication.cli`): the adjudication
+service's processes and its plans tools.
 
-Commands: api, worker, migrate, publish-plans [DIR], withdraw-plan [NAMESPACE/]NAME.
+    claimflow-adjudication api | worker | migrate
+    claimflow-adjudication publish-plans [DIR]
+    claimflow-adjudication withdraw-plan [NAMESPACE/]NAME
 
 publish-plans puts BenefitPlan YAML files on the compacted plans topic, as the operator does
 for BenefitPlan custom resources; withdraw-plan writes a plan's tombstone.
@@ -10,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from claimflow_adjudication.messages import SOURCE
-from claimflow_adjudication.plan_feed import write_tombstone
+from claimflow_adjudication.adapters.plan_feed import write_tombstone
+from claimflow_adjudication.service_layer.messages import SOURCE
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.migrate import upgrade
 from claimflow_shared.plans import (
@@ -29,33 +33,7 @@ from claimflow_shared.serve import serve
 MIGRATIONS = "claimflow_adjudication:migrations"
 
 
-def api() -> None:
-    settings = AdjudicationSettings()
-    serve("claimflow_adjudication.main:create_app", settings.http_host, settings.http_port)
-
-
-def worker() -> None:
-    settings = AdjudicationSettings()
-    serve(
-        "claimflow_adjudication.worker:create_worker_app",
-        settings.http_host,
-        settings.worker_http_port,
-    )
-
-
-def migrate() -> None:
-    settings = AdjudicationSettings()
-    upgrade(MIGRATIONS, settings.database_url.get_secret_value())
-
-
-def publish_plans(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="publish-plans")
-    parser.add_argument("directory", type=Path, nargs="?", help="defaults to CLAIMFLOW_PLANS_DIR")
-    args = parser.parse_args(argv)
-    settings = AdjudicationSettings()
-    directory = args.directory or settings.plans_dir
-    if directory is None:
-        parser.error("name a directory or set CLAIMFLOW_PLANS_DIR")
+def publish_plans(settings: AdjudicationSettings, directory: Path) -> int:
     try:
         keys = publish_plan_files(settings, directory, SOURCE)
     except PlanFileError as exc:
@@ -66,33 +44,53 @@ def publish_plans(argv: list[str]) -> int:
     return 0
 
 
-def withdraw_plan(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="withdraw-plan")
-    parser.add_argument("plan", help="NAMESPACE/NAME, or NAME in the default namespace")
-    args = parser.parse_args(argv)
-    settings = AdjudicationSettings()
-    key = plan_key(*split_key(args.plan))
+def withdraw_plan(settings: AdjudicationSettings, plan: str) -> int:
+    key = plan_key(*split_key(plan))
     ensure_plans_topic(settings)
     write_tombstone(settings, key)
     print(f"withdrew plan {key}")  # noqa: T201
     return 0
 
 
-COMMANDS = {"api": api, "worker": worker, "migrate": migrate}
-TOOLS = {"publish-plans": publish_plans, "withdraw-plan": withdraw_plan}
-
-
-def main() -> None:
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
-    if command in COMMANDS and len(sys.argv) == 2:
-        COMMANDS[command]()
-        return
-    if command in TOOLS:
-        sys.exit(TOOLS[command](sys.argv[2:]))
-    sys.exit(
-        "usage: python -m claimflow_adjudication.cli "
-        f"{{{'|'.join(COMMANDS)}}} | publish-plans [DIR] | withdraw-plan [NAMESPACE/]NAME"
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claimflow-adjudication", description="claimflow's claim adjudication service"
     )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("api", help="serve the /v1/providers and /v1/plans HTTP API")
+    commands.add_parser("worker", help="adjudicate claims, run the payments saga, relay")
+    commands.add_parser("migrate", help="migrate the database schema")
+    publish = commands.add_parser(
+        "publish-plans", help="put BenefitPlan YAML files on the plans topic"
+    )
+    publish.add_argument("directory", type=Path, nargs="?", help="defaults to CLAIMFLOW_PLANS_DIR")
+    withdraw = commands.add_parser("withdraw-plan", help="write a plan's tombstone")
+    withdraw.add_argument("plan", help="NAMESPACE/NAME, or NAME in the default namespace")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = AdjudicationSettings()
+    command: str = args.command
+    if command == "api":
+        serve("claimflow_adjudication.main:create_app", settings.http_host, settings.http_port)
+    elif command == "worker":
+        serve(
+            "claimflow_adjudication.worker:create_worker_app",
+            settings.http_host,
+            settings.worker_http_port,
+        )
+    elif command == "migrate":
+        upgrade(MIGRATIONS, settings.database_url.get_secret_value())
+    elif command == "publish-plans":
+        directory = args.directory or settings.plans_dir
+        if directory is None:
+            parser.error("name a directory or set CLAIMFLOW_PLANS_DIR")
+        sys.exit(publish_plans(settings, directory))
+    else:
+        sys.exit(withdraw_plan(settings, args.plan))
 
 
 if __name__ == "__main__":

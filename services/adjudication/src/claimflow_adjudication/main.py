@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from claimflow_adjudication.adapters.plan_feed import PlanFeed
+from claimflow_adjudication.adapters.ratelimit import RateLimiter
 from claimflow_adjudication.api import plans, providers
-from claimflow_adjudication.plan_feed import PlanFeed
-from claimflow_adjudication.ratelimit import RateLimiter
+from claimflow_adjudication.api.errors import install_error_handlers
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.db import create_engine, ping
 from claimflow_shared.kafka.admin import kafka_reachable
@@ -85,6 +86,7 @@ def create_app(settings: AdjudicationSettings | None = None) -> FastAPI:
             {"name": "operations", "description": "Health, readiness and metrics"},
         ],
     )
+    install_error_handlers(app)
     app.include_router(providers.router)
     app.include_router(plans.router)
     return app

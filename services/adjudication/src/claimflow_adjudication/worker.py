@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from claimflow_adjudication import adjudicating, saga
+from claimflow_adjudication.adapters.plan_feed import PlanFeed, ensure_plans_topic
 from claimflow_adjudication.adapters.tables import outbox
-from claimflow_adjudication.plan_feed import PlanFeed, ensure_plans_topic
+from claimflow_adjudication.service_layer import adjudication, payments
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.events import Topics
 from claimflow_shared.kafka.consumer import BatchHandler, ConsumedEvent
@@ -49,16 +49,16 @@ def batch_handler(
         if batch[0].topic == submitted:
             book = feed.registry.book()
             async with engine.begin() as conn:
-                results = await adjudicating.adjudicate_batch(conn, settings, book, batch)
+                results = await adjudication.adjudicate_batch(conn, settings, book, batch)
             if after_commit is not None:
                 await after_commit(batch)
-            adjudicating.count(results)
+            adjudication.count(results)
         else:
             async with engine.begin() as conn:
-                outcomes = await saga.apply_payment_results(conn, settings, batch)
+                outcomes = await payments.apply_payment_results(conn, settings, batch)
             if after_commit is not None:
                 await after_commit(batch)
-            saga.count(outcomes)
+            payments.count(outcomes)
 
     return handle
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from claimflow_adjudication.messages import payment_id_for
+from claimflow_adjudication.service_layer.messages import payment_id_for
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_devstack.fake_payments import FakePayments
 from claimflow_devstack.testing import eventually

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from claimflow_adjudication.plan_feed import plans_topic, write_tombstone
+from claimflow_adjudication.adapters.plan_feed import plans_topic, write_tombstone
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_devstack.testing import eventually
 from claimflow_shared.events import BenefitPlanSpecV1, PlanPublishedV1, new_event

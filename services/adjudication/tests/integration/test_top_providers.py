@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_adjudication.adapters.plans import PlanRegistry, load_plan_dir
-from claimflow_adjudication.adjudicating import adjudicate_batch
+from claimflow_adjudication.service_layer.adjudication import adjudicate_batch
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_devstack.fake_payments import FakePayments
 from claimflow_devstack.testing import eventually

@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from claimflow_adjudication import messages
 from claimflow_adjudication.domain import adjudicate
+from claimflow_adjudication.service_layer import messages
 from claimflow_shared.events import ClaimLineV1, ClaimSubmittedV1, ClaimTotalsV1
 
 from .builders import plan

@@ -6,7 +6,7 @@ import time
 
 from limits import parse
 
-from claimflow_adjudication.ratelimit import RateLimiter, decide
+from claimflow_adjudication.adapters.ratelimit import RateLimiter, decide
 
 
 async def test_the_eleventh_request_in_a_minute_is_refused_per_principal() -> None:

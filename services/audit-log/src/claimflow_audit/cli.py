@@ -24,15 +24,15 @@ from typing import Any
 from claimflow_audit.adapters.db import create_engine
 from claimflow_audit.adapters.roles import RoleSetupError, setup_app_role
 from claimflow_audit.api.schemas import VerifyReport
-from claimflow_audit.archive import (
+from claimflow_audit.domain.canonical import as_utc
+from claimflow_audit.service_layer.archive import (
     ExportError,
     compare_with_chain,
     export_range,
     verify_export,
 )
-from claimflow_audit.domain.canonical import as_utc
+from claimflow_audit.service_layer.verification import verify_chain
 from claimflow_audit.settings import AuditSettings
-from claimflow_audit.verification import verify_chain
 from claimflow_shared.migrate import upgrade
 from claimflow_shared.serve import serve
 

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from claimflow_audit.adapters.db import create_engine
+from claimflow_audit.adapters.roles import check_least_privilege
 from claimflow_audit.api import audit
-from claimflow_audit.guard import check_least_privilege
+from claimflow_audit.api.errors import install_error_handlers
 from claimflow_audit.settings import AuditSettings
 from claimflow_shared.db import ping
 from claimflow_shared.logs import configure_logging
@@ -58,5 +59,6 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             {"name": "operations", "description": "Health, readiness and metrics"},
         ],
     )
+    install_error_handlers(app)
     app.include_router(audit.router)
     return app

@@ -9,34 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-from opentelemetry import trace
-from opentelemetry.trace import StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.adapters import store
 from claimflow_audit.adapters.db import create_engine
-from claimflow_audit.checkpoints import Checkpointer
-from claimflow_audit.entries import entry_for
-from claimflow_audit.guard import check_least_privilege
-from claimflow_audit.metrics import (
-    APPEND_BATCH_SIZE,
-    APPEND_DURATION,
-    CHAIN_LENGTH,
-    DUPLICATES_SKIPPED,
-    RECORDS_APPENDED,
-)
-from claimflow_audit.scheduled_verify import ScheduledVerifier
+from claimflow_audit.adapters.roles import check_least_privilege
+from claimflow_audit.metrics import CHAIN_LENGTH
+from claimflow_audit.service_layer.checkpoints import Checkpointer
+from claimflow_audit.service_layer.recording import record_batch
+from claimflow_audit.service_layer.verification import ScheduledVerifier
 from claimflow_audit.settings import AuditSettings
 from claimflow_shared.events import Topics
 from claimflow_shared.events.envelope import decode_envelope
 from claimflow_shared.kafka.admin import ensure_topics
-from claimflow_shared.kafka.consumer import Consumed, ConsumedEvent, RecordBatchHandler
-from claimflow_shared.kafka.spans import start_process_span
+from claimflow_shared.kafka.consumer import Consumed, RecordBatchHandler
 from claimflow_shared.plans import ensure_plans_topic, plans_topic
 from claimflow_shared.runtime import WorkerRuntime, build_worker_app
 from claimflow_shared.web.health import Unhealthy
@@ -54,8 +44,6 @@ AUDITED_TOPICS = (
     Topics.AUDIT_ACCESS,
 )
 
-log = logging.getLogger(__name__)
-
 
 def audited_topics(settings: AuditSettings) -> list[str]:
     return [settings.topic(t) for t in AUDITED_TOPICS]
@@ -69,42 +57,9 @@ def _ensure_topics(settings: AuditSettings) -> None:
     ensure_plans_topic(settings)
 
 
-def _kind(consumed: Consumed) -> str:
-    return "event" if isinstance(consumed, ConsumedEvent) else "tombstone"
-
-
 def audit_handler(engine: AsyncEngine) -> RecordBatchHandler:
     async def handle(batch: Sequence[Consumed]) -> None:
-        # Raises UnprocessableEvent for a record that could never be stored; the consumer
-        # dead-letters it and calls again with the rest.
-        entries = [entry_for(consumed) for consumed in batch]
-        # One processing span per record, each a child of that record's producer span, so
-        # the audit step shows in every claim's trace; they cover the shared transaction.
-        spans = [start_process_span(c) for c in batch]
-        started = time.perf_counter()
-        try:
-            # One transaction per batch, committed before the consumer commits the offsets.
-            async with engine.begin() as conn:
-                appended = await store.append(conn, entries)
-        except Exception as exc:
-            for span in spans:
-                span.set_status(StatusCode.ERROR, type(exc).__name__)
-            raise
-        finally:
-            for span in spans:
-                span.end()
-        for span, consumed, entry in zip(spans, batch, entries, strict=True):
-            # Under each record's span, so the line carries that claim's trace id.
-            with trace.use_span(span):
-                log.info("audited %s of %s from %s", entry.event_id, entry.subject, consumed.topic)
-        APPEND_DURATION.observe(time.perf_counter() - started)
-        APPEND_BATCH_SIZE.observe(len(appended.records))
-        origin = {e.event_id: (_kind(c), c.topic) for c, e in zip(batch, entries, strict=True)}
-        for record in appended.records:
-            RECORDS_APPENDED.labels(*origin[record.event_id]).inc()
-        if appended.duplicates:
-            DUPLICATES_SKIPPED.inc(appended.duplicates)
-        CHAIN_LENGTH.set(appended.head.seq)
+        await record_batch(engine, batch)
 
     return handle
 

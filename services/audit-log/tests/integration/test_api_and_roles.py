@@ -13,10 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.adapters import store
-from claimflow_audit.adapters.roles import RoleSetupError
+from claimflow_audit.adapters.roles import PrivilegedRoleError, RoleSetupError
 from claimflow_audit.cli import migrate
 from claimflow_audit.domain.chain import Entry
-from claimflow_audit.guard import PrivilegedRoleError
 from claimflow_audit.main import create_app
 from claimflow_audit.settings import AuditSettings
 

@@ -14,9 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.adapters import store
-from claimflow_audit.checkpoints import CHECKPOINT_TYPE, checkpoint_once
 from claimflow_audit.domain.chain import ChainHead, Entry, link
-from claimflow_audit.verification import verify_chain
+from claimflow_audit.service_layer.checkpoints import CHECKPOINT_TYPE, checkpoint_once
+from claimflow_audit.service_layer.verification import verify_chain
 
 from ..conftest import auth, chain_length, tamper
 

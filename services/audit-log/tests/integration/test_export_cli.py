@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.adapters import store
-from claimflow_audit.archive import compare_with_chain, verify_export
 from claimflow_audit.domain.chain import Entry
+from claimflow_audit.service_layer.archive import compare_with_chain, verify_export
 from claimflow_audit.settings import AuditSettings
 
 from ..conftest import tamper

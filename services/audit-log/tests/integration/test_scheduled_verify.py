@@ -46,7 +46,7 @@ class Collected(logging.Handler):
 def errors() -> Iterator[Collected]:
     # On the module's logger: the worker's logging setup replaces the root's handlers.
     handler = Collected()
-    logger = logging.getLogger("claimflow_audit.scheduled_verify")
+    logger = logging.getLogger("claimflow_audit.service_layer.verification")
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.adapters import store
-from claimflow_audit.entries import TOMBSTONE_TYPE
+from claimflow_audit.service_layer.recording import TOMBSTONE_TYPE
+from claimflow_audit.service_layer.verification import verify_chain
 from claimflow_audit.settings import AuditSettings
-from claimflow_audit.verification import verify_chain
 from claimflow_audit.worker import AUDITED_TOPICS, create_worker_app
 from claimflow_devstack.testing import eventually, publish
 from claimflow_shared.events import AuditAccessV1, Topics, new_event

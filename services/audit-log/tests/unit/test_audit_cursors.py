@@ -11,8 +11,9 @@ from typing import Any, cast
 
 import pytest
 
-from claimflow_audit.api.cursors import BadCursorError, decode_cursor, encode_cursor
+from claimflow_audit.adapters.cursors import decode_cursor, encode_cursor
 from claimflow_audit.domain.chain import AuditRecord
+from claimflow_audit.domain.errors import BadCursorError
 
 
 @dataclass

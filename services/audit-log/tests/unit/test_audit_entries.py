@@ -11,7 +11,7 @@ import pytest
 import rfc8785
 from opentelemetry.context import Context
 
-from claimflow_audit.entries import TOMBSTONE_TYPE, entry_for
+from claimflow_audit.service_layer.recording import TOMBSTONE_TYPE, entry_for
 from claimflow_shared.events.envelope import decode_envelope
 from claimflow_shared.kafka.consumer import ConsumedEvent, ConsumedTombstone, UnprocessableEvent
 

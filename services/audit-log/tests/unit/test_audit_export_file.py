@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from claimflow_audit.archive import FORMAT, VERSION, verify_export
 from claimflow_audit.domain.chain import AuditRecord, ChainHead, Entry, link
+from claimflow_audit.service_layer.archive import FORMAT, VERSION, verify_export
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

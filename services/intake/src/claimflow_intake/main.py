@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from claimflow_intake.api import claims
+from claimflow_intake.api.errors import install_error_handlers
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.db import create_engine, ping
 from claimflow_shared.kafka.admin import kafka_reachable
@@ -59,6 +60,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             {"name": "operations", "description": "Health, readiness and metrics"},
         ],
     )
+    install_error_handlers(app)
     app.include_router(claims.router)
     register_schemas(app, claims.REQUEST_MODELS)
     return app

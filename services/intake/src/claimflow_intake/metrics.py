@@ -10,3 +10,6 @@ VALIDATION_FAILURES = Counter(
     "Failed validation rules in rejected submissions, by rule",
     ["rule"],
 )
+STATUS_CHANGES = Counter(
+    "claimflow_claim_status_changes_total", "Claim status changes applied by intake", ["status"]
+)

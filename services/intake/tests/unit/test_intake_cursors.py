@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from claimflow_intake.adapters.repository import BadCursorError, decode_cursor, encode_cursor
+from claimflow_intake.adapters.repository import decode_cursor, encode_cursor
+from claimflow_intake.domain.errors import BadCursorError
 
 
 def _b64(raw: bytes) -> str:

@@ -13,12 +13,12 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from claimflow_shared.errors import BadCursorError
+
+__all__ = ["BadCursorError", "decode_cursor", "encode_cursor"]
+
 K = TypeVar("K")
 CursorField = str | int
-
-
-class BadCursorError(ValueError):
-    pass
 
 
 def encode_cursor(key: Sequence[CursorField]) -> str:

@@ -16,9 +16,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from prometheus_client import Counter, Gauge
-
 from claimflow_adjudication.domain import Category, FrequencyLimit, Plan, PlanBook
+from claimflow_adjudication.metrics import PLAN_GENERATION, PLAN_UPDATES_REJECTED
 from claimflow_shared.events import BenefitPlanSpecV1, EventDecodeError, PlanPublishedV1
 from claimflow_shared.events.envelope import decode_event
 from claimflow_shared.money import CENT
@@ -32,13 +31,6 @@ from claimflow_shared.plans import (
 __all__ = ["PlanEntry", "PlanFileError", "PlanRegistry", "load_plan_dir", "to_domain"]
 
 log = logging.getLogger(__name__)
-
-PLAN_GENERATION = Gauge(
-    "claimflow_plan_generation", "Generation of each plan this process applies", ["plan", "source"]
-)
-PLAN_UPDATES_REJECTED = Counter(
-    "claimflow_plan_updates_rejected_total", "Plan messages that could not be applied"
-)
 
 EARLIEST = date(1900, 1, 1)
 

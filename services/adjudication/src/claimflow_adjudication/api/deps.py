@@ -8,7 +8,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_adjudication.adapters.plans import PlanRegistry
-from claimflow_adjudication.ratelimit import RateLimiter
+from claimflow_adjudication.adapters.ratelimit import RateLimiter
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.settings import ROLE_READER
 from claimflow_shared.web.auth import Principal, require_role

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from claimflow_adjudication.adapters.plans import PlanEntry
-from claimflow_shared.web.problems import ProblemError, problem_responses
+from claimflow_adjudication.service_layer.plans import plan_in_force, plans_in_force
+from claimflow_shared.web.problems import problem_responses
 
 from .deps import PlansDep, Reader
 from .schemas import PlanList, PlanOut
@@ -34,7 +35,7 @@ def _out(entry: PlanEntry) -> PlanOut:
 )
 async def list_plans(_principal: Reader, plans: PlansDep) -> PlanList:
     """Every plan this API process applies, from files and the plans topic (topic wins)."""
-    return PlanList(plans=[_out(e) for e in plans.entries()])
+    return PlanList(plans=[_out(e) for e in plans_in_force(plans)])
 
 
 @router.get(
@@ -48,7 +49,4 @@ async def get_plan(
     plans: PlansDep,
     plan_id: Annotated[str, Path(max_length=63)],
 ) -> PlanOut:
-    entry = next((e for e in plans.entries() if e.plan.plan_id == plan_id), None)
-    if entry is None:
-        raise ProblemError(404, "not-found", "Not found", "No active plan has this id.")
-    return _out(entry)
+    return _out(plan_in_force(plans, plan_id))

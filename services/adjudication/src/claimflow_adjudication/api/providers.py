@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from claimflow_adjudication.adapters import repository
-from claimflow_shared.web.problems import ProblemError, problem_responses
+from claimflow_adjudication.service_layer import providers
+from claimflow_shared.web.problems import problem_responses
 
 from .deps import EngineDep, Reader, TopProvidersBudget
 from .schemas import ProviderTotal, TopProviders
@@ -16,6 +15,14 @@ from .schemas import ProviderTotal, TopProviders
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _out(total: providers.ProviderTotal) -> ProviderTotal:
+    return ProviderTotal(
+        provider_npi=total.provider_npi,
+        net_fee_total=total.net_fee_total,
+        claim_count=total.claim_count,
+    )
 
 
 @router.get(
@@ -48,21 +55,9 @@ async def top_providers(
     only `limit` entries. Rate-limited per API key (`RateLimit-*` headers; 429 with
     `Retry-After` when the budget is spent).
     """
-    as_of = datetime.now(UTC)
-    async with engine.connect() as conn:
-        rows = await repository.top_providers(conn, limit)
+    top = await providers.top_providers(engine, limit)
     response.headers.update(NO_STORE)
-    return TopProviders(
-        providers=[
-            ProviderTotal(
-                provider_npi=r.provider_npi,
-                net_fee_total=r.net_fee_total,
-                claim_count=r.claim_count,
-            )
-            for r in rows
-        ],
-        as_of=as_of,
-    )
+    return TopProviders(providers=[_out(p) for p in top.providers], as_of=top.as_of)
 
 
 @router.get(
@@ -77,11 +72,6 @@ async def provider_totals(
     response: Response,
     provider_npi: Annotated[str, Path(pattern=r"^\d{10}$", description="10-digit NPI")],
 ) -> ProviderTotal:
-    async with engine.connect() as conn:
-        row = await repository.provider_total(conn, provider_npi)
-    if row is None:
-        raise ProblemError(404, "not-found", "Not found", "No standing claims for this provider.")
+    total = await providers.provider_totals(engine, provider_npi)
     response.headers.update(NO_STORE)
-    return ProviderTotal(
-        provider_npi=row.provider_npi, net_fee_total=row.net_fee_total, claim_count=row.claim_count
-    )
+    return _out(total)

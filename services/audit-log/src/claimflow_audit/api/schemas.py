@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from claimflow_audit.domain.chain import AuditRecord
 from claimflow_audit.domain.walk import Reason
-from claimflow_audit.verification import Verification
+from claimflow_audit.service_layer.verification import Verification
 
 
 class AuditEventOut(BaseModel):

@@ -129,10 +129,6 @@ async def fetch_claim(conn: AsyncConnection, claim_id: uuid.UUID) -> tuple[Any, 
     return claim, list(lines)
 
 
-# The claims API catches it under this name.
-BadCursorError = pagination.BadCursorError
-
-
 def encode_cursor(created_at: datetime, claim_id: uuid.UUID) -> str:
     return pagination.encode_cursor([created_at.isoformat(), str(claim_id)])
 

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from claimflow_intake.adapters import repository
-from claimflow_intake.adapters.tables import outbox
-from claimflow_intake.domain import ValidationPolicy, parse_claims_csv, validate_claim
-from claimflow_intake.settings import IntakeSettings
-from claimflow_intake.submissions import (
-    SOURCE,
-    Accepted,
-    accept_claims,
-    field_errors,
-    request_fingerprint,
-    today,
-    validation_problem,
-    validation_problem_from,
-)
-from claimflow_shared.events import AuditAccessV1, Topics, new_event
-from claimflow_shared.outbox import enqueue
-from claimflow_shared.outbox.writer import PendingEvent
-from claimflow_shared.web.problems import FieldError, ProblemError, problem_responses
+from claimflow_intake.service_layer import claims
+from claimflow_intake.service_layer.claims import AcceptedClaim, Receipt
+from claimflow_shared.web.problems import ProblemError, problem_responses
 
 from .deps import EngineDep, Reader, SettingsDep, Submitter
 from .schemas import (
@@ -39,6 +23,7 @@ from .schemas import (
     ClaimSubmissionIn,
     ClaimSummary,
     ImportAccepted,
+    Totals,
 )
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -73,34 +58,47 @@ def _require_media_type(request: Request, accepted: tuple[str, ...]) -> None:
         )
 
 
-def _policy(settings: IntakeSettings) -> ValidationPolicy:
-    return ValidationPolicy(npi_luhn=settings.validation_npi_luhn, max_lines=settings.max_lines)
+def _location(claim: AcceptedClaim) -> str:
+    return f"/v1/claims/{claim.id}"
 
 
-def _accepted_response(result: Accepted) -> JSONResponse:
+def _accepted(claim: AcceptedClaim) -> ClaimAccepted:
+    return ClaimAccepted(
+        id=claim.id,
+        status="queued",
+        external_id=claim.external_id,
+        created_at=claim.created_at,
+        line_count=claim.line_count,
+        totals=Totals(net_fee=claim.net_fee),
+        location=_location(claim),
+    )
+
+
+def _claim_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
+    (claim,) = accepted
+    return Receipt(_accepted(claim).model_dump(mode="json"), _location(claim))
+
+
+def _import_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
+    body = ImportAccepted(claims=[_accepted(c) for c in accepted]).model_dump(mode="json")
+    return Receipt(body, _location(accepted[0]) if len(accepted) == 1 else None)
+
+
+def _accepted_response(result: Receipt) -> JSONResponse:
     headers = {"Location": result.location} if result.location else {}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(result.body, status_code=202, headers=headers)
 
 
-def _parse_json_object(raw: bytes) -> dict[str, Any]:
+def _parse_json(raw: bytes) -> Any:
     try:
         # parse_float keeps JSON numbers exact: money never passes through a binary float.
-        payload = json.loads(raw, parse_float=Decimal)
+        return json.loads(raw, parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ProblemError(
             400, "malformed-json", "Malformed JSON", "The request body is not valid JSON."
         ) from exc
-    if not isinstance(payload, dict):
-        raise validation_problem_from(
-            [FieldError(rule="type", message="the body must be a JSON object with 'lines'")]
-        )
-    return payload
-
-
-def _canonical(payload: Any) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 @router.post(
@@ -131,20 +129,15 @@ async def submit_claim(
     its `claims.submitted` event and the idempotent response commit together.
     """
     _require_media_type(request, JSON_TYPES)
-    payload = _parse_json_object(await request.body())
-    result = validate_claim(payload, _policy(settings), today())
-    if result.claim is None:
-        raise validation_problem(result.violations)
-    accepted = await accept_claims(
+    receipt = await claims.submit_claim(
         engine,
         settings,
-        [result.claim],
+        _parse_json(await request.body()),
         principal=principal.name,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("submit", _canonical(payload)),
-        as_import=False,
+        render=_claim_receipt,
     )
-    return _accepted_response(accepted)
+    return _accepted_response(receipt)
 
 
 @router.post(
@@ -180,39 +173,21 @@ async def import_claims(
     All claims of the file are accepted together or none is.
     """
     _require_media_type(request, CSV_TYPES)
-    raw = await request.body()
     try:
-        text = raw.decode("utf-8")
+        document = (await request.body()).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProblemError(
             400, "malformed-csv", "Malformed CSV", "The CSV file must be UTF-8 encoded."
         ) from exc
-    parsed = parse_claims_csv(text, max_claims=settings.import_max_claims)
-    if parsed.violations:
-        raise validation_problem(parsed.violations)
-    policy, day = _policy(settings), today()
-    claims, errors = [], []
-    for index, submission in enumerate(parsed.submissions):
-        result = validate_claim(submission, policy, day)
-        if result.claim is None:
-            errors += field_errors(result.violations, claim=index)
-        else:
-            claims.append(result.claim)
-    if errors:
-        raise validation_problem_from(errors)
-    accepted = await accept_claims(
+    receipt = await claims.import_claims(
         engine,
         settings,
-        claims,
+        document,
         principal=principal.name,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("import", raw),
-        as_import=True,
+        render=_import_receipt,
     )
-    return _accepted_response(accepted)
-
-
-_NOT_FOUND = ProblemError(404, "claim-not-found", "Claim not found")
+    return _accepted_response(receipt)
 
 
 @router.get(
@@ -226,34 +201,8 @@ async def read_claim(
 ) -> ClaimOut:
     """The claim with its lines, status and adjudication. Every read is audited
     (`audit.access`), in the same transaction as the read."""
-    try:
-        parsed_id = uuid.UUID(claim_id)
-    except ValueError:
-        raise _NOT_FOUND from None
-    async with engine.begin() as conn:
-        found = await repository.fetch_claim(conn, parsed_id)
-        if found is None:
-            raise _NOT_FOUND
-        access = AuditAccessV1(
-            claim_id=parsed_id,
-            principal=principal.name,
-            action="claim.read",
-            accessed_at=datetime.now(UTC),
-        )
-        event = new_event(SOURCE, access, subject=str(parsed_id))
-        await enqueue(
-            conn,
-            outbox,
-            [PendingEvent(settings.topic(Topics.AUDIT_ACCESS), str(parsed_id), event)],
-        )
-    claim, lines = found
-    return ClaimOut.model_validate(
-        {
-            **claim._mapping,
-            "totals": {"net_fee": claim.net_fee_total},
-            "lines": [dict(line._mapping) for line in lines],
-        }
-    )
+    found = await claims.read_claim(engine, settings, claim_id, principal=principal.name)
+    return ClaimOut.model_validate(found)
 
 
 @router.get(
@@ -274,21 +223,11 @@ async def list_claims(
 ) -> ClaimPage:
     """Newest first, with an opaque cursor for the next page."""
     del principal  # authorisation only
-    try:
-        after = repository.decode_cursor(cursor) if cursor else None
-    except repository.BadCursorError as exc:
-        raise ProblemError(400, "bad-cursor", "Bad cursor", str(exc)) from None
-    async with engine.connect() as conn:
-        rows = await repository.list_claims(
-            conn, status=status, provider_npi=provider_npi, after=after, limit=limit + 1
-        )
-    page, more = rows[:limit], len(rows) > limit
-    items = [
-        ClaimSummary.model_validate({**r._mapping, "totals": {"net_fee": r.net_fee_total}})
-        for r in page
-    ]
-    next_cursor = repository.encode_cursor(page[-1].created_at, page[-1].id) if more else None
-    return ClaimPage(items=items, next_cursor=next_cursor)
+    listing = await claims.list_claims(
+        engine, status=status, provider_npi=provider_npi, limit=limit, cursor=cursor
+    )
+    items = [ClaimSummary.model_validate(item) for item in listing.items]
+    return ClaimPage(items=items, next_cursor=listing.next_cursor)
 
 
 # The body is parsed by hand (exact decimals, field-name aliases, every rule at once), so the

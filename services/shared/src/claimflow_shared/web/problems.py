@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from claimflow_shared.errors import DomainError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://claimflow.dev/problems/"
@@ -259,6 +262,42 @@ def install_problem_handlers(app: FastAPI) -> None:
     # The outermost catch-all (Starlette's ServerErrorMiddleware) classifies too: an error
     # raised in a middleware or after the route returned never reaches the handlers above.
     app.add_exception_handler(Exception, _from_unexpected)
+
+
+@dataclass(frozen=True)
+class DomainProblem:
+    """How an API answers one kind of domain error; the problem type is the error's code."""
+
+    status: int
+    title: str
+    headers: Mapping[str, str] | None = None
+
+
+def install_domain_problems(
+    app: FastAPI, problems: Mapping[type[DomainError], DomainProblem]
+) -> None:
+    """Answer the use cases' domain errors as problems, from one table per service."""
+
+    def from_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        spec = next((problems[c] for c in type(exc).__mro__ if c in problems), None)
+        if spec is None:
+            # An error no table maps is a bug: the catch-all answers 500 and logs its type.
+            raise exc
+        errors = [
+            FieldError(claim=f.claim, line=f.line, field=f.field, rule=f.rule, message=f.message)
+            for f in exc.failures
+        ]
+        problem = Problem(
+            type=PROBLEM_BASE + exc.code,
+            title=spec.title,
+            status=spec.status,
+            detail=exc.detail,
+            errors=errors or None,
+        )
+        return problem_response(problem, request, dict(spec.headers) if spec.headers else None)
+
+    app.add_exception_handler(DomainError, from_domain_error)
 
 
 _DESCRIPTIONS = {status: title for status, (_slug, title) in _STATUS_SLUGS.items()} | {

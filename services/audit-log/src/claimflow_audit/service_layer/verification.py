@@ -1,4 +1,7 @@
-"""The worker's scheduled verification: keeps `claimflow_audit_chain_valid` meaningful.
+"""Verifying the chain in the database: on request (the API and the CLI), and on a schedule
+(the worker), streaming it in chunks through the walker.
+
+The worker's scheduled verification keeps `claimflow_audit_chain_valid` meaningful.
 
 Every run costs what was appended since the last one. The verifier remembers the last record
 it found intact (seq and hash, in memory) and walks from there to the current head, linking
@@ -27,10 +30,101 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.adapters import store
 from claimflow_audit.domain.canonical import GENESIS_HASH
-from claimflow_audit.metrics import CHAIN_VALID, CHAIN_VERIFIED_SEQ, VERIFY_RUNS
-from claimflow_audit.verification import verify_chain
+from claimflow_audit.domain.chain import AuditRecord
+from claimflow_audit.domain.errors import BadRangeError, VerificationBusyError
+from claimflow_audit.domain.walk import ChainWalk, Finding, Linked
+from claimflow_audit.metrics import (
+    CHAIN_VALID,
+    CHAIN_VERIFIED_SEQ,
+    VERIFY_DURATION,
+    VERIFY_RECORDS,
+    VERIFY_RUNS,
+)
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verification:
+    valid: bool
+    checked: int
+    finding: Finding | None
+    from_seq: int
+    to_seq: int
+    # The hash of the last record found valid: an anchor to compare with an export or a log.
+    last_hash: str | None
+    seconds: float
+
+
+def _walk_chunk(walk: ChainWalk, chunk: list[AuditRecord]) -> bool:
+    return walk.feed(Linked.of(r) for r in chunk)
+
+
+async def verify_chain(
+    engine: AsyncEngine,
+    *,
+    from_seq: int = 1,
+    to_seq: int | None = None,
+    chunk_size: int = 5000,
+    anchor: str | None = None,
+) -> Verification:
+    """Re-walk records from_seq..to_seq (to the head as it is now when to_seq is None).
+
+    A to_seq past the head reports the missing tail as a gap: that is how a checkpoint or an
+    export's last seq proves records were not cut off the end. `anchor` is the hash record
+    from_seq must link to when the caller knows it (a hash it verified before); by default
+    it is read from the database.
+    """
+    started = time.perf_counter()
+    async with engine.connect() as conn:
+        last = to_seq if to_seq is not None else (await store.chain_head(conn)).seq
+        if anchor is None:
+            anchor = GENESIS_HASH if from_seq == 1 else await store.hash_at(conn, from_seq - 1)
+        walk = ChainWalk(from_seq, anchor)
+        async for chunk in store.records_between(conn, from_seq, last, chunk_size):
+            # Hashing a chunk is CPU work; off the event loop, the API keeps answering.
+            if not await asyncio.to_thread(_walk_chunk, walk, chunk):
+                break
+    finding = walk.finish(last)
+    seconds = time.perf_counter() - started
+    VERIFY_DURATION.observe(seconds)
+    VERIFY_RECORDS.inc(walk.checked)
+    if finding is not None:
+        CHAIN_VALID.set(0)
+    elif from_seq == 1 and to_seq is None:
+        CHAIN_VALID.set(1)
+    return Verification(
+        valid=finding is None,
+        checked=walk.checked,
+        finding=finding,
+        from_seq=from_seq,
+        to_seq=last,
+        last_hash=walk.last_hash,
+        seconds=seconds,
+    )
+
+
+async def verify_on_request(
+    engine: AsyncEngine,
+    slots: asyncio.Semaphore,
+    *,
+    from_seq: int,
+    to_seq: int | None,
+    chunk_size: int,
+) -> Verification:
+    """verify_chain for a caller who asked: at most as many at once as `slots` allows, and
+    VerificationBusyError (rather than a wait) when they are all taken."""
+    if to_seq is not None and to_seq < from_seq:
+        raise BadRangeError("to_seq must not be smaller than from_seq.")
+    if slots.locked():
+        raise VerificationBusyError(
+            "Verification reads the whole range; try again when the running one has finished."
+        )
+    async with slots:
+        return await verify_chain(engine, from_seq=from_seq, to_seq=to_seq, chunk_size=chunk_size)
+
+
+# --- the worker's scheduled verification -------------------------------------------------
 
 # A record verified earlier whose hash has changed although the walk up to it holds: the
 # history was rewritten and re-hashed consistently (only a remembered hash shows that).

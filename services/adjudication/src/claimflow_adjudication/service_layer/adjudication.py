@@ -1,4 +1,5 @@
-"""A batch of `claims.submitted` events in one transaction: decide, store, count, announce.
+"""Adjudicating claims: a batch of `claims.submitted` events in one transaction: decide,
+store, count, announce.
 
 Everything a claim changes commits together: its processed-event id, its results, the
 subscriber's accumulators, the provider totals and the outbox rows for `claims.adjudicated`
@@ -14,10 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opentelemetry import trace
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from claimflow_adjudication import messages
 from claimflow_adjudication.adapters import repository as repo
 from claimflow_adjudication.adapters.tables import outbox, processed_events
 from claimflow_adjudication.domain import (
@@ -30,6 +29,9 @@ from claimflow_adjudication.domain import (
     adjudicate,
     history_keys,
 )
+from claimflow_adjudication.domain.errors import NoPlanError
+from claimflow_adjudication.metrics import CLAIMS_ADJUDICATED, LINE_REASONS, PAYMENTS_REQUESTED
+from claimflow_adjudication.service_layer import messages
 from claimflow_shared.events import ClaimSubmittedV1, Topics, new_event
 from claimflow_shared.kafka.consumer import ConsumedEvent, UnprocessableEvent
 from claimflow_shared.kafka.spans import process_span
@@ -40,18 +42,6 @@ from claimflow_shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 CONSUMER = "claimflow-adjudication"
-
-CLAIMS_ADJUDICATED = Counter(
-    "claimflow_claims_adjudicated_total", "Claims adjudicated, by outcome", ["outcome"]
-)
-LINE_REASONS = Counter(
-    "claimflow_adjudication_line_reasons_total", "Adjustment reason codes given to lines", ["carc"]
-)
-PAYMENTS_REQUESTED = Counter("claimflow_payments_requested_total", "Payments requested")
-
-
-class NoPlanError(RuntimeError):
-    """No plan matches and there is no default plan: retried until one is published."""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,6 @@ from claimflow_audit.adapters.store import TimelineKey
 from claimflow_audit.domain.canonical import canonical_time, parse_canonical_time
 from claimflow_audit.domain.chain import AuditRecord
 from claimflow_shared import pagination
-from claimflow_shared.pagination import BadCursorError
-
-__all__ = ["BadCursorError", "decode_cursor", "encode_cursor"]
 
 
 def encode_cursor(record: AuditRecord) -> str:

@@ -1,4 +1,6 @@
-"""From a consumed Kafka record to the audit Entry that describes it, without its payload.
+"""Recording: every consumed Kafka record becomes an audit Entry, appended to the chain.
+
+A batch is appended in one transaction, committed before the consumer commits its offsets.
 
 Every CloudEvent is taken, whatever its type (the envelope was checked, the data was not), and
 so are tombstones. What an Entry keeps of an event: its id, type, source, subject (the claim
@@ -8,15 +10,32 @@ event time, where it was read (topic, partition, offset) and a digest of its dat
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from claimflow_audit.adapters import store
 from claimflow_audit.domain.canonical import NotCanonicalizableError, as_utc, payload_digest
 from claimflow_audit.domain.chain import Entry
 from claimflow_audit.domain.traceparent import trace_id_from_headers
+from claimflow_audit.metrics import (
+    APPEND_BATCH_SIZE,
+    APPEND_DURATION,
+    CHAIN_LENGTH,
+    DUPLICATES_SKIPPED,
+    RECORDS_APPENDED,
+)
 from claimflow_shared.events.envelope import UncheckedData
 from claimflow_shared.kafka.consumer import Consumed, ConsumedEvent, UnprocessableEvent
+from claimflow_shared.kafka.spans import start_process_span
+
+log = logging.getLogger(__name__)
 
 TOMBSTONE_TYPE = "io.claimflow.kafka.tombstone"
 
@@ -132,3 +151,40 @@ def _unencodable(value: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _kind(consumed: Consumed) -> str:
+    return "event" if isinstance(consumed, ConsumedEvent) else "tombstone"
+
+
+async def record_batch(engine: AsyncEngine, batch: Sequence[Consumed]) -> None:
+    """Append the batch's records to the chain in one transaction (redeliveries skipped)."""
+    # Raises UnprocessableEvent for a record that could never be stored; the consumer
+    # dead-letters it and calls again with the rest.
+    entries = [entry_for(consumed) for consumed in batch]
+    # One processing span per record, each a child of that record's producer span, so
+    # the audit step shows in every claim's trace; they cover the shared transaction.
+    spans = [start_process_span(c) for c in batch]
+    started = time.perf_counter()
+    try:
+        async with engine.begin() as conn:
+            appended = await store.append(conn, entries)
+    except Exception as exc:
+        for span in spans:
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
+        raise
+    finally:
+        for span in spans:
+            span.end()
+    for span, consumed, entry in zip(spans, batch, entries, strict=True):
+        # Under each record's span, so the line carries that claim's trace id.
+        with trace.use_span(span):
+            log.info("audited %s of %s from %s", entry.event_id, entry.subject, consumed.topic)
+    APPEND_DURATION.observe(time.perf_counter() - started)
+    APPEND_BATCH_SIZE.observe(len(appended.records))
+    origin = {e.event_id: (_kind(c), c.topic) for c, e in zip(batch, entries, strict=True)}
+    for record in appended.records:
+        RECORDS_APPENDED.labels(*origin[record.event_id]).inc()
+    if appended.duplicates:
+        DUPLICATES_SKIPPED.inc(appended.duplicates)
+    CHAIN_LENGTH.set(appended.head.seq)

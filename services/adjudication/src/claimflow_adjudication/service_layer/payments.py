@@ -1,4 +1,4 @@
-"""The payments saga's second half: `payments.completed` settles a claim, `payments.failed`
+"""Payments: the saga's second half: `payments.completed` settles a claim, `payments.failed`
 compensates it. See the service README for the states and the failure cases.
 
 A claim's payment moves requested -> completed (claim `paid`) or requested -> failed (claim
@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from opentelemetry import trace
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from claimflow_adjudication import messages
 from claimflow_adjudication.adapters import repository as repo
 from claimflow_adjudication.adapters.tables import outbox, processed_events
+from claimflow_adjudication.metrics import PAYMENT_RESULTS
+from claimflow_adjudication.service_layer import messages
+from claimflow_adjudication.service_layer.adjudication import CONSUMER
 from claimflow_shared.events import PaymentCompletedV1, PaymentFailedV1, Topics, new_event
 from claimflow_shared.kafka.consumer import ConsumedEvent, UnprocessableEvent
 from claimflow_shared.kafka.spans import process_span
@@ -29,15 +30,7 @@ from claimflow_shared.outbox import enqueue, first_seen
 from claimflow_shared.outbox.writer import PendingEvent
 from claimflow_shared.settings import ServiceSettings
 
-from .adjudicating import CONSUMER
-
 log = logging.getLogger(__name__)
-
-PAYMENT_RESULTS = Counter(
-    "claimflow_payment_results_total",
-    "Payment results applied, by result (completed, failed, repeated, conflicting)",
-    ["result"],
-)
 
 MAX_REASON = 500
 

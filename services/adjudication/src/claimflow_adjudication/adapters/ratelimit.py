@@ -21,19 +21,11 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from prometheus_client import Counter
 from redis.asyncio import ConnectionPool
 
-log = logging.getLogger(__name__)
+from claimflow_adjudication.metrics import RATE_LIMIT_ERRORS, RATE_LIMITED
 
-RATE_LIMITED = Counter(
-    "claimflow_rate_limited_total", "Requests refused by a rate limit, by scope", ["scope"]
-)
-RATE_LIMIT_ERRORS = Counter(
-    "claimflow_rate_limit_storage_errors_total",
-    "Rate-limit checks that could not reach their storage (the request was allowed)",
-    ["scope"],
-)
+log = logging.getLogger(__name__)
 
 STORAGE_TIMEOUT_SECONDS = 0.5
 

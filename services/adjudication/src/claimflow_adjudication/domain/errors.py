@@ -1,0 +1,27 @@
+"""What adjudication's use cases refuse, in the domain's words (api/errors.py maps the
+API's to HTTP; the worker retries or dead-letters the rest)."""
+
+from __future__ import annotations
+
+from claimflow_shared.errors import DomainError
+
+__all__ = ["DomainError", "NoPlanError", "PlanNotFoundError", "ProviderNotFoundError"]
+
+
+class NoPlanError(DomainError):
+    """No plan matches the claim and there is no default plan: retried until one is
+    published."""
+
+    code = "no-plan"
+
+
+class ProviderNotFoundError(DomainError):
+    """The provider has no standing claims."""
+
+    code = "not-found"
+
+
+class PlanNotFoundError(DomainError):
+    """No plan in force has this id."""
+
+    code = "not-found"
