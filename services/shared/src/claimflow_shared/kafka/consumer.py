@@ -211,9 +211,6 @@ class EventConsumer:
         self._report(verdict)
         return verdict
 
-    def lag(self) -> int:
-        return self._progress.lag()
-
     def assigned(self) -> frozenset[TopicPartition]:
         """The partitions this member owns now (empty before it joined its group)."""
         consumer = self._consumer
