@@ -60,6 +60,20 @@ def _read_properties(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs if not key.startswith("#")}
 
 
+@contextlib.contextmanager
+def _admin_client(bootstrap: str | list[str], timeout: float) -> Iterator[Any]:
+    client = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="claimflow-devstack",
+        bootstrap_timeout_ms=int(timeout * 1000),
+        request_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 class KafkaBroker:
     """One combined broker+controller node: alone (the default), or a voter of a KafkaCluster."""
 
@@ -224,18 +238,8 @@ class KafkaBroker:
             f"{processes.log_tail(self.server_log)}"
         )
 
-    @contextlib.contextmanager
-    def admin(self, timeout: float = 10.0) -> Iterator[Any]:
-        client = KafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers,
-            client_id="claimflow-devstack",
-            bootstrap_timeout_ms=int(timeout * 1000),
-            request_timeout_ms=int(timeout * 1000),
-        )
-        try:
-            yield client
-        finally:
-            client.close()
+    def admin(self, timeout: float = 10.0) -> contextlib.AbstractContextManager[Any]:
+        return _admin_client(self.bootstrap_servers, timeout)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Return once an admin client can list topics: the broker serves metadata."""
@@ -430,19 +434,9 @@ class KafkaCluster:
         finally:
             node.thaw()
 
-    @contextlib.contextmanager
-    def admin(self, timeout: float = 10.0) -> Iterator[Any]:
+    def admin(self, timeout: float = 10.0) -> contextlib.AbstractContextManager[Any]:
         running = [n.bootstrap_servers for n in self.nodes.values() if n.running]
-        client = KafkaAdminClient(
-            bootstrap_servers=running,
-            client_id="claimflow-devstack",
-            bootstrap_timeout_ms=int(timeout * 1000),
-            request_timeout_ms=int(timeout * 1000),
-        )
-        try:
-            yield client
-        finally:
-            client.close()
+        return _admin_client(running, timeout)
 
     def _describe(self, topics: list[str] | None, timeout: float = 10.0) -> list[dict[str, Any]]:
         with self.admin(timeout) as admin:
