@@ -39,7 +39,7 @@ import httpx
 
 from bench.meters import CpuMeter, CpuUsage
 from bench.prom import Histogram, histogram, scrape
-from bench.report import Row, machine_info, say, table, verdict, write_results
+from bench.report import Row, say, table, verdict, write_results
 from bench.stack import ApiKey, Stack
 from claimflow_devstack import processes
 from claimflow_devstack.postgres import SUPERUSER, PostgresServer
@@ -451,8 +451,6 @@ def run(settings: Settings) -> int:
             "2-core machine these figures measure the contention as much as the service."
         )
     results: dict[str, Any] = {
-        "machine": machine_info(),
-        "settings": vars(settings),
         "claims_per_s": round(flat_out.per_s, 1),
         "claims_per_s_while_reading": round(with_reads.per_s, 1),
         "top10_while_adjudicating_ms": {
@@ -481,7 +479,7 @@ def run(settings: Settings) -> int:
         "cpu_cores": {"no_reads": flat_out.usage.as_dict(), "reading": with_reads.usage.as_dict()},
         "foreign_load_cores": round(max(flat_out.usage.foreign, with_reads.usage.foreign), 3),
     }
-    say(f"results: {write_results(SERVICE, results)}")
+    say(f"results: {write_results(SERVICE, settings, results)}")
     ok = (
         flat_out.per_s >= TARGET_CLAIMS_PER_S
         and sql_p99 is not None

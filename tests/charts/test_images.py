@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from claimflow_devstack.services import SERVICES
 
 from .support import CHARTS, REPO
