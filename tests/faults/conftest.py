@@ -171,13 +171,7 @@ def pipeline(
             # No checkpoint records in the middle of the chain: the test counts events.
             "CLAIMFLOW_CHECKPOINT_INTERVAL_SECONDS": "86400",
         }
-        processes.run(
-            f"{service}-migrate",
-            spec.migrate,
-            log_path=tmp_path / f"{service}-migrate.log",
-            timeout=300,
-            env=env,
-        )
+        spec.run_migrations(env, tmp_path)
         for name in workers(service):
             worker_port = processes.free_port()
             pipeline.roles[name] = Role(
