@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import statistics
-import subprocess
 import threading
 import time
 import uuid
@@ -38,11 +37,12 @@ from typing import Any
 import httpx
 
 from bench.meters import CpuMeter, CpuUsage
+from bench.pgprobe import pgbench
 from bench.prom import Histogram, histogram, scrape
-from bench.report import Row, machine_info, say, table, verdict, write_results
+from bench.report import Row, say, table, verdict, write_results
 from bench.stack import ApiKey, Stack
 from claimflow_devstack import processes
-from claimflow_devstack.postgres import SUPERUSER, PostgresServer
+from claimflow_devstack.postgres import PostgresServer
 from claimflow_devstack.services import service
 from claimflow_shared.events import ClaimLineV1, ClaimSubmittedV1, ClaimTotalsV1, Topics, new_event
 from claimflow_shared.kafka.admin import ensure_topics
@@ -198,29 +198,8 @@ def sql_reads(pg: PostgresServer, scratch: Path, rate: float, seconds: int) -> l
     script.write_text(TOP_10 + ";\n")
     logs = scratch / "pgbench-top10"
     logs.mkdir(parents=True, exist_ok=True)
-    argv = [
-        str(pg.bin_dir / "pgbench"),
-        "-n",
-        "-c1",
-        f"-R{rate:g}",
-        f"-T{seconds}",
-        "-M",
-        "prepared",
-        "-f",
-        str(script),
-        "--log",
-        f"--log-prefix={logs / 'top10'}",
-        "-h",
-        pg.host,
-        "-p",
-        str(pg.port),
-        "-U",
-        SUPERUSER,
-        SERVICE,
-    ]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"pgbench failed ({out.returncode}): {out.stderr[-2000:]}")
+    options = ["-c1", f"-R{rate:g}", f"-T{seconds}", "-M", "prepared"]
+    pgbench(pg, SERVICE, script, [*options, "--log", f"--log-prefix={logs / 'top10'}"], seconds)
     latencies = []
     for log in logs.glob("top10*"):
         for line in log.read_text().splitlines():
@@ -451,8 +430,6 @@ def run(settings: Settings) -> int:
             "2-core machine these figures measure the contention as much as the service."
         )
     results: dict[str, Any] = {
-        "machine": machine_info(),
-        "settings": vars(settings),
         "claims_per_s": round(flat_out.per_s, 1),
         "claims_per_s_while_reading": round(with_reads.per_s, 1),
         "top10_while_adjudicating_ms": {
@@ -481,7 +458,7 @@ def run(settings: Settings) -> int:
         "cpu_cores": {"no_reads": flat_out.usage.as_dict(), "reading": with_reads.usage.as_dict()},
         "foreign_load_cores": round(max(flat_out.usage.foreign, with_reads.usage.foreign), 3),
     }
-    say(f"results: {write_results(SERVICE, results)}")
+    say(f"results: {write_results(SERVICE, settings, results)}")
     ok = (
         flat_out.per_s >= TARGET_CLAIMS_PER_S
         and sql_p99 is not None

@@ -440,9 +440,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     title = f"claimflow audit-log benchmark: {machine_info()['cpus']} CPUs, fsync on"
     say("\n" + table(title, rows))
     results = {
-        "benchmark": "audit",
-        "machine": machine_info(),
-        "settings": settings.__dict__,
         "postgres_commit_rate": commit.__dict__,
         "phases": {
             name: value.summary() if hasattr(value, "summary") else value
@@ -451,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": worker,
         "cpu": cpu.as_dict(),
     }
-    say(f"\nresults: {write_results('audit', results)}")
+    say(f"\nresults: {write_results('audit', settings, results)}")
     return 0
 
 

@@ -31,7 +31,16 @@ from bench.load import ClosedLoop, OpenLoop, PhaseResult, Shape, Target, run_pha
 from bench.meters import CpuMeter, CpuSample, CpuUsage, measure_quiet
 from bench.pgprobe import CommitRate, drain_outbox, measure_commit_rate, sessions_opened
 from bench.prom import Histogram, counter_total, histogram, scrape
-from bench.report import Row, machine_info, ms, say, table, verdict, write_results
+from bench.report import (
+    Row,
+    machine_info,
+    ms,
+    say,
+    table,
+    verdict,
+    with_service_env,
+    write_results,
+)
 from bench.stack import ApiKey, Stack
 from claimflow_devstack import processes
 from claimflow_devstack.services import service
@@ -526,16 +535,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{settings.api_processes} API process(es), {settings.generators} generator process(es), "
         f"DB pool {settings.pool_size}, PostgreSQL fsync on, {settings.duration:g}s per phase"
     )
-    if settings.service_env:
-        title += ", " + " ".join(f"{k}={v}" for k, v in settings.service_env.items())
+    title = with_service_env(title, settings.service_env)
     say("")
     say(table(title, rows))
     path = write_results(
         SERVICE,
+        settings,
         {
-            "benchmark": SERVICE,
-            "machine": machine_info(),
-            "settings": vars(settings),
             "targets": {
                 "accepted_per_s": TARGET_THROUGHPUT,
                 "fixed_rate_p99_ms": TARGET_P99 * 1000,

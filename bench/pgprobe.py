@@ -7,6 +7,7 @@ import asyncio
 import re
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,31 @@ def measure_commit_rate(
     pg.sql("CREATE TABLE IF NOT EXISTS bench_kv (id bigserial PRIMARY KEY, v text)", database)
     script = scratch / "commit-rate.sql"
     script.write_text(_INSERT_NOTIFY if notify else _SINGLE_INSERT)
+    out = pgbench(pg, database, script, [f"-c{clients}", f"-j{threads}", f"-T{seconds}"], seconds)
+    match = _TPS.search(out.stdout)
+    if match is None:
+        raise DevstackError(f"pgbench printed no tps: {out.stdout[-2000:]}")
+    latency = _LATENCY.search(out.stdout)
+    pg.drop_database(database)
+    return CommitRate(
+        tps=float(match.group(1)),
+        latency_ms=float(latency.group(1)) if latency else None,
+        clients=clients,
+        threads=threads,
+        seconds=seconds,
+        notify=notify,
+    )
+
+
+def pgbench(
+    pg: PostgresServer, database: str, script: Path, options: Sequence[str], seconds: float
+) -> subprocess.CompletedProcess[str]:
+    """pgbench (no vacuum) running `script` on `database` as the superuser for about `seconds`;
+    raises if it fails."""
     argv = [
         str(pg.bin_dir / "pgbench"),
         "-n",
-        f"-c{clients}",
-        f"-j{threads}",
-        f"-T{seconds}",
+        *options,
         "-f",
         str(script),
         "-h",
@@ -82,19 +102,9 @@ def measure_commit_rate(
         database,
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    match = _TPS.search(out.stdout)
-    if out.returncode != 0 or match is None:
+    if out.returncode != 0:
         raise DevstackError(f"pgbench failed ({out.returncode}): {out.stderr[-2000:]}")
-    latency = _LATENCY.search(out.stdout)
-    pg.drop_database(database)
-    return CommitRate(
-        tps=float(match.group(1)),
-        latency_ms=float(latency.group(1)) if latency else None,
-        clients=clients,
-        threads=threads,
-        seconds=seconds,
-        notify=notify,
-    )
+    return out
 
 
 def sessions_opened(pg: PostgresServer, database: str) -> int:

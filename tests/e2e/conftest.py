@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from claimflow_devstack import processes
+from claimflow_devstack.services import service
 
 API_KEY = "e2e-key"
 
@@ -65,18 +65,12 @@ def intake_processes(
         "CLAIMFLOW_CONSUMER_GROUP": f"intake-{topic_prefix}",
         "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
     }
-    processes.run(
-        "intake-migrate",
-        [sys.executable, "-m", "claimflow_intake.cli", "migrate"],
-        log_path=tmp_path / "migrate.log",
-        timeout=120,
-        env=env,
-    )
+    service("intake").run_migrations(env, tmp_path)
     group = ServiceProcesses(env, tmp_path)
 
     def start(role: str) -> Any:
         port = api_port if role == "api" else worker_port
-        return group.start(role, [sys.executable, "-m", "claimflow_intake.cli", role], port)
+        return group.start(role, service("intake").command(role), port)
 
     start.group = group  # type: ignore[attr-defined]
     start.base_url = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]

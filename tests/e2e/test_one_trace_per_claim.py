@@ -105,13 +105,7 @@ def traced_stack(
                     # The example plans `make run` publishes, read from their files here.
                     "CLAIMFLOW_PLANS_DIR": str(example_plans_dir()),
                 }
-                processes.run(
-                    f"{spec.name}-migrate",
-                    spec.migrate,
-                    log_path=logs / f"{spec.name}-migrate.log",
-                    timeout=300,
-                    env=env,
-                )
+                spec.run_migrations(env, logs)
                 for role, argv in spec.processes.items():
                     name = f"{spec.name}-{role}"
                     started.append(

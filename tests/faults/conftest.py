@@ -16,7 +16,6 @@ import os
 import resource
 import secrets
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,15 +34,6 @@ API_KEY = "faults-submitter-key"
 CONSUMER_SESSION_TIMEOUT_MS = 10_000
 READY_TIMEOUT = 120.0
 REPLICAS = 2
-SERVICES_UNDER_TEST = (
-    ("intake", "claimflow_intake"),
-    ("adjudication", "claimflow_adjudication"),
-    ("audit-log", "claimflow_audit"),
-)
-
-
-def _cli(package: str, command: str) -> list[str]:
-    return [sys.executable, "-m", f"{package}.cli", command]
 
 
 @dataclass
@@ -140,10 +130,9 @@ def pipeline(
     postgres_server: Any, kafka_cluster: Any, topic_prefix: str, tmp_path: Path
 ) -> Iterator[Pipeline]:
     suffix = secrets.token_hex(4)
-    specs = {spec.name: spec for spec in SERVICES}
     databases = {
-        name: postgres_server.create_database(f"faults_{name.replace('-', '_')}_{suffix}")
-        for name, _ in SERVICES_UNDER_TEST
+        spec.name: postgres_server.create_database(f"faults_{spec.database}_{suffix}")
+        for spec in SERVICES
     }
     replication = {
         "CLAIMFLOW_KAFKA_TOPIC_REPLICATION_FACTOR": "3",
@@ -171,8 +160,8 @@ def pipeline(
         databases,
         api_url=f"http://127.0.0.1:{api_port}",
     )
-    for service, package in SERVICES_UNDER_TEST:
-        spec = specs[service]
+    for spec in SERVICES:
+        service = spec.name
         env = {
             **common,
             **spec.database_env(databases[service]),
@@ -182,30 +171,22 @@ def pipeline(
             # No checkpoint records in the middle of the chain: the test counts events.
             "CLAIMFLOW_CHECKPOINT_INTERVAL_SECONDS": "86400",
         }
-        processes.run(
-            f"{service}-migrate",
-            _cli(package, "migrate"),
-            log_path=tmp_path / f"{service}-migrate.log",
-            timeout=300,
-            env=env,
-        )
+        spec.run_migrations(env, tmp_path)
         for name in workers(service):
             worker_port = processes.free_port()
             pipeline.roles[name] = Role(
-                _cli(package, "worker"),
+                spec.command("worker"),
                 {**env, "CLAIMFLOW_WORKER_HTTP_PORT": str(worker_port)},
                 worker_port,
             )
         if service == "intake":
             api_env = {**env, "CLAIMFLOW_HTTP_PORT": str(api_port)}
-            pipeline.roles["intake-api"] = Role(_cli(package, "api"), api_env, api_port)
+            pipeline.roles["intake-api"] = Role(spec.command("api"), api_env, api_port)
         if service == "audit-log":
             pipeline.audit_env = env
         if service == "adjudication":
             # The external payments system, on the same prefix (it has no health endpoint).
-            pipeline.roles["payments-fake"] = Role(
-                [sys.executable, "-m", "claimflow_devstack.fake_payments"], env, None
-            )
+            pipeline.roles["payments-fake"] = Role(spec.command("payments-fake"), env, None)
     # adjudication reads plans only from the plans topic, where the operator puts them.
     publish_plan_files(
         ServiceSettings(

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from claimflow_audit.worker import AUDITED_TOPICS
 from claimflow_devstack.kafka import KafkaCluster
 from claimflow_shared.events import Topics
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
@@ -45,16 +46,6 @@ CHECKPOINT_TYPE = "io.claimflow.audit.checkpoint.v1"
 CONSUMER_SESSION_TIMEOUT = CONSUMER_SESSION_TIMEOUT_MS / 1000
 FREEZE_BEYOND_SESSION = CONSUMER_SESSION_TIMEOUT + 10.0
 POSTGRES_FREEZE = 20.0
-AUDITED = (
-    Topics.CLAIMS_SUBMITTED,
-    Topics.CLAIMS_ADJUDICATED,
-    Topics.CLAIMS_REVERSED,
-    Topics.PAYMENTS_REQUESTED,
-    Topics.PAYMENTS_COMPLETED,
-    Topics.PAYMENTS_FAILED,
-    Topics.PLANS,
-    Topics.AUDIT_ACCESS,
-)
 # What a claim's life puts on the topics (no payment fails, nothing is reversed).
 CLAIM_TOPICS = (
     Topics.CLAIMS_SUBMITTED,
@@ -332,7 +323,7 @@ def test_every_acknowledged_claim_is_stored_adjudicated_paid_and_audited_once_th
 
 def _topics_are_replicated(pipeline: Pipeline) -> None:
     """The services created every topic with three replicas and two in sync required."""
-    for topic in [*AUDITED, "claimflow.deadletter"]:
+    for topic in [*AUDITED_TOPICS, "claimflow.deadletter"]:
         replicas, config = pipeline.kafka.topic(pipeline.prefix + topic)
         assert {len(nodes) for nodes in replicas} == {3}, topic
         assert config["min.insync.replicas"] == "2", topic
@@ -388,7 +379,8 @@ def _intake_statuses_follow_adjudication(intake: str, adj: str) -> None:
 
 
 def _audit_holds_every_event_once(pipeline: Pipeline, audit: str) -> None:
-    records = read_topics(pipeline.kafka.bootstrap_servers, [pipeline.prefix + t for t in AUDITED])
+    topics = [pipeline.prefix + topic for topic in AUDITED_TOPICS]
+    records = read_topics(pipeline.kafka.bootstrap_servers, topics)
     events: set[str] = set()
     for record in records:
         try:

@@ -46,13 +46,7 @@ def service_api(
             | {"CLAIMFLOW_KAFKA_TOPIC_PREFIX": topic_prefix, "CLAIMFLOW_LOG_LEVEL": "WARNING"}
             | dict(extra_env)
         )
-        processes.run(
-            f"{name}-migrate",
-            spec.migrate,
-            log_path=tmp_path / f"{name}-migrate.log",
-            timeout=300,
-            env=env,
-        )
+        spec.run_migrations(env, tmp_path)
         proc = processes.start(
             f"{name}-api", spec.processes["api"], log_path=tmp_path / f"{name}-api.log", env=env
         )

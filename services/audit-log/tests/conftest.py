@@ -22,7 +22,7 @@ from claimflow_audit.cli import migrate
 from claimflow_audit.main import create_app
 from claimflow_audit.settings import AuditSettings
 from claimflow_audit.worker import create_worker_app
-from claimflow_devstack.testing import api_key, bearer, in_process
+from claimflow_devstack.testing import api_key, bearer, in_process, running, session_wiring
 
 APP_ROLE = "claimflow_audit_app"
 AUDITOR_KEY = "test-auditor-key"
@@ -39,10 +39,8 @@ def as_role(owner_url: str, role: str = APP_ROLE) -> str:
 
 def audit_settings(owner_url: str, bootstrap: str, prefix: str, **overrides: Any) -> AuditSettings:
     values: dict[str, Any] = {
-        "database_url": as_role(owner_url),
+        **session_wiring(as_role(owner_url), bootstrap, prefix, "audit-log"),
         "migration_database_url": owner_url,
-        "kafka_bootstrap_servers": bootstrap,
-        "kafka_topic_prefix": prefix,
         "api_keys": [
             api_key(AUDITOR_KEY, "auditor", {"auditor"}),
             api_key(READER_KEY, "dashboard", {"reader"}),
@@ -50,8 +48,6 @@ def audit_settings(owner_url: str, bootstrap: str, prefix: str, **overrides: Any
         # Small chunks, so every verify and export in the tests crosses chunk boundaries.
         "verify_chunk_size": 7,
         "checkpoint_interval_seconds": 3600,
-        # A group per test: the session's one broker serves every test.
-        "consumer_group": f"audit-log-{prefix}",
     }
     return AuditSettings(**(values | overrides))
 
@@ -99,8 +95,7 @@ async def client(settings: AuditSettings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def worker(settings: AuditSettings) -> AsyncIterator[FastAPI]:
-    app = create_worker_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(create_worker_app(settings)) as app:
         yield app
 
 

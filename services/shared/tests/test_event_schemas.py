@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from claimflow_devstack.testing import claim_line, submitted
 from claimflow_shared.events import (
     AuditAccessV1,
-    ClaimLineV1,
-    ClaimSubmittedV1,
-    ClaimTotalsV1,
     EventDecodeError,
     decode_event,
     new_event,
@@ -29,32 +27,16 @@ def test_committed_schemas_are_current() -> None:
     assert stale(SCHEMAS) == [], "run `make schemas` and commit the result"
 
 
-def _submitted() -> ClaimSubmittedV1:
-    return ClaimSubmittedV1(
-        claim_id=uuid.uuid4(),
-        submitted_at=datetime.now(UTC),
-        submitted_by="clearinghouse",
-        lines=[
-            ClaimLineV1(
-                line_no=1,
-                service_date=date(2018, 3, 28),
-                submitted_procedure="D4346",
-                plan_group="GRP-1000",
-                subscriber_number="3730189502",
-                provider_npi="1497775530",
-                provider_fees=Decimal("130.00"),
-                allowed_fees=Decimal("65.00"),
-                member_coinsurance=Decimal("16.25"),
-                member_copay=Decimal("0.00"),
-                net_fee=Decimal("81.25"),
-            )
-        ],
-        totals=ClaimTotalsV1(net_fee=Decimal("81.25")),
-    )
-
-
 def test_event_validates_against_its_schema_and_round_trips_exactly() -> None:
-    event = new_event("/claimflow/intake", _submitted(), subject="c-1")
+    # One periodontal scaling: 130.00 + 16.25 + 0.00 - 65.00.
+    event = submitted(
+        claim_line(
+            submitted_procedure="D4346",
+            provider_fees=Decimal("130.00"),
+            allowed_fees=Decimal("65.00"),
+            member_coinsurance=Decimal("16.25"),
+        )
+    )
     document = json.loads(event.to_json())
     schema = schema_documents()[f"{event.type}.json"]
     jsonschema.validate(document, schema)

@@ -11,7 +11,6 @@ for BenefitPlan custom resources; withdraw-plan writes a plan's tombstone.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from claimflow_adjudication.adapters.plan_feed import write_tombstone
 from claimflow_adjudication.service_layer.messages import SOURCE
 from claimflow_adjudication.settings import AdjudicationSettings
+from claimflow_shared.cli import PROCESSES, serve_process, service_parser
 from claimflow_shared.migrate import upgrade
 from claimflow_shared.plans import (
     PlanFileError,
@@ -28,7 +28,6 @@ from claimflow_shared.plans import (
     publish_plan_files,
     split_key,
 )
-from claimflow_shared.serve import serve
 
 MIGRATIONS = "claimflow_adjudication:migrations"
 
@@ -52,36 +51,24 @@ def withdraw_plan(settings: AdjudicationSettings, plan: str) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="claimflow-adjudication", description="claimflow's claim adjudication service"
+def main(argv: Sequence[str] | None = None) -> None:
+    parser, commands = service_parser(
+        "claimflow-adjudication",
+        "claimflow's claim adjudication service",
+        api="serve the /v1/providers and /v1/plans HTTP API",
+        worker="adjudicate claims, run the payments saga, relay",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("api", help="serve the /v1/providers and /v1/plans HTTP API")
-    commands.add_parser("worker", help="adjudicate claims, run the payments saga, relay")
-    commands.add_parser("migrate", help="migrate the database schema")
     publish = commands.add_parser(
         "publish-plans", help="put BenefitPlan YAML files on the plans topic"
     )
     publish.add_argument("directory", type=Path, nargs="?", help="defaults to CLAIMFLOW_PLANS_DIR")
     withdraw = commands.add_parser("withdraw-plan", help="write a plan's tombstone")
     withdraw.add_argument("plan", help="NAMESPACE/NAME, or NAME in the default namespace")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = _parser()
     args = parser.parse_args(argv)
     settings = AdjudicationSettings()
     command: str = args.command
-    if command == "api":
-        serve("claimflow_adjudication.main:create_app", settings.http_host, settings.http_port)
-    elif command == "worker":
-        serve(
-            "claimflow_adjudication.worker:create_worker_app",
-            settings.http_host,
-            settings.worker_http_port,
-        )
+    if command in PROCESSES:
+        serve_process("claimflow_adjudication", command, settings)
     elif command == "migrate":
         upgrade(MIGRATIONS, settings.database_url.get_secret_value())
     elif command == "publish-plans":

@@ -28,6 +28,8 @@ from claimflow_devstack.testing import (
     claim_line,
     in_process,
     read_topic,
+    running,
+    session_wiring,
     submitted,
 )
 from claimflow_shared.db import create_engine
@@ -52,19 +54,16 @@ def auth(key: str = READER_KEY) -> dict[str, str]:
 async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> AdjudicationSettings:
     await asyncio.to_thread(upgrade, MIGRATIONS, database_url)
     return AdjudicationSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
-        kafka_topic_prefix=topic_prefix,
+        **session_wiring(
+            database_url, kafka_broker.bootstrap_servers, topic_prefix, "adjudication"
+        ),
         plans_dir=PLANS_DIR,
         api_keys=[
             # A principal name per test: rate-limit budgets in a shared Redis stay apart.
             api_key(READER_KEY, f"dashboard-{secrets.token_hex(3)}", {"reader"}),
             api_key(SUBMITTER_KEY, "clearinghouse", {"submitter"}),
         ],
-        outbox_poll_interval_seconds=0.2,
         database_pool_size=20,
-        # A group per test: the session's one broker serves every test.
-        consumer_group=f"adjudication-{topic_prefix}",
     )
 
 
@@ -88,8 +87,7 @@ def app_client(settings: AdjudicationSettings) -> Any:
 
 @pytest.fixture
 async def worker(settings: AdjudicationSettings) -> AsyncIterator[Any]:
-    app = create_worker_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(create_worker_app(settings)) as app:
         yield app
 
 

@@ -3,8 +3,6 @@ Retry-After (problem+json), never 500; a read-only server (a standby) still serv
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from claimflow_adjudication.main import create_app
@@ -18,13 +16,8 @@ NPI = "1497775530"
 ROUTES = (f"/v1/providers/{NPI}", "/v1/providers/top")
 
 
-def _settings(settings: AdjudicationSettings, **update: Any) -> AdjudicationSettings:
-    return AdjudicationSettings.model_validate(settings.model_dump() | update)
-
-
 async def _assert_every_route_unavailable(client: httpx.AsyncClient) -> None:
-    for path in ROUTES:
-        db_faults.assert_unavailable(await client.get(path, headers=auth()))
+    await db_faults.assert_routes_unavailable(client, ROUTES, auth())
 
 
 async def _assert_every_route_serves(client: httpx.AsyncClient) -> None:
@@ -34,23 +27,27 @@ async def _assert_every_route_serves(client: httpx.AsyncClient) -> None:
 
 async def test_refused_connections_answer_503(settings: AdjudicationSettings) -> None:
     url = db_faults.closed_port_url(settings.database_url.get_secret_value())
-    async with in_process(create_app(_settings(settings, database_url=url)), "adj") as client:
+    async with in_process(
+        create_app(db_faults.with_settings(settings, database_url=url)), "adj"
+    ) as client:
         await _assert_every_route_unavailable(client)
 
 
 async def test_terminated_sessions_answer_503_then_the_pool_recovers(
     client: httpx.AsyncClient, settings: AdjudicationSettings
 ) -> None:
-    url = settings.database_url.get_secret_value()
-    for path in ROUTES:
-        await _assert_every_route_serves(client)
-        assert await db_faults.terminate_backends(url, settings.service_name) >= 1
-        db_faults.assert_unavailable(await client.get(path, headers=auth()))
-    await _assert_every_route_serves(client)
+    await db_faults.assert_each_route_survives_terminated_sessions(
+        client,
+        ROUTES,
+        auth(),
+        database_url=settings.database_url.get_secret_value(),
+        application_name=settings.service_name,
+        serves=lambda: _assert_every_route_serves(client),
+    )
 
 
 async def test_an_exhausted_pool_answers_503(settings: AdjudicationSettings) -> None:
-    one = _settings(
+    one = db_faults.with_settings(
         settings, database_pool_size=1, database_max_overflow=0, database_pool_timeout_seconds=0.2
     )
     app = create_app(one)
@@ -61,7 +58,7 @@ async def test_an_exhausted_pool_answers_503(settings: AdjudicationSettings) -> 
 
 async def test_a_statement_timeout_answers_503(settings: AdjudicationSettings) -> None:
     url = settings.database_url.get_secret_value()
-    quick = _settings(settings, database_statement_timeout_ms=200)
+    quick = db_faults.with_settings(settings, database_statement_timeout_ms=200)
     async with in_process(create_app(quick), "adj") as client:
         async with db_faults.table_locked(url, "provider_totals"):
             await _assert_every_route_unavailable(client)

@@ -3,40 +3,31 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from claimflow_adjudication.domain import adjudicate
 from claimflow_adjudication.service_layer import messages
-from claimflow_shared.events import ClaimLineV1, ClaimSubmittedV1, ClaimTotalsV1
+from claimflow_devstack import testing
+from claimflow_shared.events import ClaimSubmittedV1, ClaimTotalsV1
 
 from .builders import plan
 
 D = Decimal
+SCALING = testing.claim_line(
+    submitted_procedure="D4346",
+    provider_fees=D("130.00"),
+    allowed_fees=D("65.00"),
+    member_coinsurance=D("16.25"),
+)
 
 
 def submitted(net_fee: str = "81.25", total: str = "81.25") -> ClaimSubmittedV1:
-    return ClaimSubmittedV1(
-        claim_id=uuid.uuid4(),
-        submitted_at=datetime.now(UTC),
-        submitted_by="clearinghouse",
-        lines=[
-            ClaimLineV1(
-                line_no=1,
-                service_date=date(2018, 3, 28),
-                submitted_procedure="D4346",
-                plan_group="GRP-1000",
-                subscriber_number="3730189502",
-                provider_npi="1497775530",
-                provider_fees=D("130.00"),
-                allowed_fees=D("65.00"),
-                member_coinsurance=D("16.25"),
-                member_copay=D("0.00"),
-                net_fee=D(net_fee),
-            )
-        ],
-        totals=ClaimTotalsV1(net_fee=D(total)),
-    )
+    """One periodontal scaling (net fee 81.25), its line's net fee and the claim's total as given:
+    an event that may contradict itself."""
+    data: ClaimSubmittedV1 = testing.submitted(SCALING).data
+    line = data.lines[0].model_copy(update={"net_fee": D(net_fee)})
+    return data.model_copy(update={"lines": [line], "totals": ClaimTotalsV1(net_fee=D(total))})
 
 
 def test_a_consistent_event_becomes_a_claim() -> None:

@@ -33,8 +33,8 @@ from claimflow_audit.service_layer.archive import (
 )
 from claimflow_audit.service_layer.verification import verify_chain
 from claimflow_audit.settings import AuditSettings
+from claimflow_shared.cli import PROCESSES, serve_process, service_parser
 from claimflow_shared.migrate import upgrade
-from claimflow_shared.serve import serve
 
 MIGRATIONS = "claimflow_audit:migrations"
 
@@ -104,13 +104,13 @@ def _time(value: str) -> datetime:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="claimflow-audit", description="claimflow's tamper-evident audit log"
+    parser, commands = service_parser(
+        "claimflow-audit",
+        "claimflow's tamper-evident audit log",
+        api="serve the /v1/audit HTTP API",
+        worker="consume every topic into the chain, and checkpoint",
+        migrate="migrate the schema and grant the application role",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("api", help="serve the /v1/audit HTTP API")
-    commands.add_parser("worker", help="consume every topic into the chain, and checkpoint")
-    commands.add_parser("migrate", help="migrate the schema and grant the application role")
     verify = commands.add_parser("verify", help="re-walk the chain in the database")
     verify.add_argument("--from-seq", type=int, default=1)
     verify.add_argument("--to-seq", type=int, default=None)
@@ -132,14 +132,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     settings = AuditSettings()
     command: str = args.command
-    if command == "api":
-        serve("claimflow_audit.main:create_app", settings.http_host, settings.http_port)
-    elif command == "worker":
-        serve(
-            "claimflow_audit.worker:create_worker_app",
-            settings.http_host,
-            settings.worker_http_port,
-        )
+    if command in PROCESSES:
+        serve_process("claimflow_audit", command, settings)
     elif command == "migrate":
         try:
             migrate(settings)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from claimflow_audit.adapters.db import create_engine
@@ -19,13 +17,8 @@ CLAIM = "7d1c1c3e-2f0a-4a8b-9a1e-0f3c2b1a9d8e"
 ROUTES = (f"/v1/audit/claims/{CLAIM}", "/v1/audit/verify", "/v1/audit/head")
 
 
-def _settings(settings: AuditSettings, **update: Any) -> AuditSettings:
-    return AuditSettings.model_validate(settings.model_dump() | update)
-
-
 async def _assert_every_route_unavailable(client: httpx.AsyncClient) -> None:
-    for path in ROUTES:
-        db_faults.assert_unavailable(await client.get(path, headers=auth()))
+    await db_faults.assert_routes_unavailable(client, ROUTES, auth())
 
 
 async def _assert_every_route_serves(client: httpx.AsyncClient) -> None:
@@ -41,7 +34,7 @@ async def test_refused_connections_answer_503(settings: AuditSettings) -> None:
     async with in_process(app, "audit") as client:
         started = app.state.engine
         url = db_faults.closed_port_url(settings.database_url.get_secret_value())
-        app.state.engine = create_engine(_settings(settings, database_url=url))
+        app.state.engine = create_engine(db_faults.with_settings(settings, database_url=url))
         await started.dispose()
         await _assert_every_route_unavailable(client)
 
@@ -49,15 +42,18 @@ async def test_refused_connections_answer_503(settings: AuditSettings) -> None:
 async def test_terminated_sessions_answer_503_then_the_pool_recovers(
     client: httpx.AsyncClient, settings: AuditSettings, database_url: str
 ) -> None:
-    for path in ROUTES:
-        await _assert_every_route_serves(client)
-        assert await db_faults.terminate_backends(database_url, settings.service_name) >= 1
-        db_faults.assert_unavailable(await client.get(path, headers=auth()))
-    await _assert_every_route_serves(client)
+    await db_faults.assert_each_route_survives_terminated_sessions(
+        client,
+        ROUTES,
+        auth(),
+        database_url=database_url,
+        application_name=settings.service_name,
+        serves=lambda: _assert_every_route_serves(client),
+    )
 
 
 async def test_an_exhausted_pool_answers_503(settings: AuditSettings) -> None:
-    one = _settings(
+    one = db_faults.with_settings(
         settings, database_pool_size=1, database_max_overflow=0, database_pool_timeout_seconds=0.2
     )
     app = create_app(one)
@@ -67,7 +63,7 @@ async def test_an_exhausted_pool_answers_503(settings: AuditSettings) -> None:
 
 
 async def test_a_statement_timeout_answers_503(settings: AuditSettings, database_url: str) -> None:
-    quick = _settings(settings, database_statement_timeout_ms=200)
+    quick = db_faults.with_settings(settings, database_statement_timeout_ms=200)
     async with in_process(create_app(quick), "audit") as client:
         async with db_faults.table_locked(database_url, "audit_records"):
             await _assert_every_route_unavailable(client)

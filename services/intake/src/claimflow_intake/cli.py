@@ -5,39 +5,26 @@ claimflow-intake api | worker | migrate
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 from claimflow_intake.settings import IntakeSettings
+from claimflow_shared.cli import PROCESSES, serve_process, service_parser
 from claimflow_shared.migrate import upgrade
-from claimflow_shared.serve import serve
 
 MIGRATIONS = "claimflow_intake:migrations"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="claimflow-intake", description="claimflow's claim intake service"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("api", help="serve the /v1/claims HTTP API")
-    commands.add_parser("worker", help="relay the outbox and apply claim status events")
-    commands.add_parser("migrate", help="migrate the database schema")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser, _ = service_parser(
+        "claimflow-intake",
+        "claimflow's claim intake service",
+        api="serve the /v1/claims HTTP API",
+        worker="relay the outbox and apply claim status events",
+    )
+    args = parser.parse_args(argv)
     settings = IntakeSettings()
-    command: str = args.command
-    if command == "api":
-        serve("claimflow_intake.main:create_app", settings.http_host, settings.http_port)
-    elif command == "worker":
-        serve(
-            "claimflow_intake.worker:create_worker_app",
-            settings.http_host,
-            settings.worker_http_port,
-        )
+    if args.command in PROCESSES:
+        serve_process("claimflow_intake", args.command, settings)
     else:
         upgrade(MIGRATIONS, settings.database_url.get_secret_value())
 

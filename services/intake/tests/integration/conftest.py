@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from claimflow_devstack.testing import api_key, bearer, in_process
+from claimflow_devstack.testing import api_key, bearer, in_process, running, session_wiring
 from claimflow_intake.cli import MIGRATIONS
 from claimflow_intake.main import create_app
 from claimflow_intake.settings import IntakeSettings
@@ -30,18 +30,13 @@ def auth(key: str = SUBMITTER_KEY) -> dict[str, str]:
 async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> IntakeSettings:
     await asyncio.to_thread(upgrade, MIGRATIONS, database_url)
     return IntakeSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
-        kafka_topic_prefix=topic_prefix,
+        **session_wiring(database_url, kafka_broker.bootstrap_servers, topic_prefix, "intake"),
         api_keys=[
             api_key(SUBMITTER_KEY, "clearinghouse", {"submitter", "reader"}),
             api_key(READER_KEY, "dashboard", {"reader"}),
             api_key(AUDITOR_KEY, "auditor", {"auditor"}),
         ],
-        outbox_poll_interval_seconds=0.2,
         database_pool_size=25,
-        # A group per test: the session's one broker serves every test.
-        consumer_group=f"intake-{topic_prefix}",
     )
 
 
@@ -53,8 +48,7 @@ async def client(settings: IntakeSettings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def worker(settings: IntakeSettings) -> AsyncIterator[Any]:
-    app = create_worker_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running(create_worker_app(settings)) as app:
         yield app
 
 

@@ -12,7 +12,6 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -30,10 +29,6 @@ from claimflow_shared.migrate import upgrade
 from .conftest import auth
 
 BURST = 200
-
-
-def _settings(settings: IntakeSettings, **update: Any) -> IntakeSettings:
-    return IntakeSettings.model_validate(settings.model_dump() | update)
 
 
 async def _submit(client: httpx.AsyncClient, key: str | None = None) -> httpx.Response:
@@ -56,7 +51,7 @@ async def _assert_every_route_unavailable(client: httpx.AsyncClient, claim_id: s
 
 
 async def test_refused_connections_answer_503(settings: IntakeSettings) -> None:
-    closed = _settings(
+    closed = db_faults.with_settings(
         settings,
         database_url=db_faults.closed_port_url(settings.database_url.get_secret_value()),
     )
@@ -107,7 +102,7 @@ async def test_a_session_terminated_mid_request_answers_503(
 
 
 async def test_an_exhausted_pool_answers_503(settings: IntakeSettings) -> None:
-    one = _settings(
+    one = db_faults.with_settings(
         settings,
         database_pool_size=1,
         database_max_overflow=0,
@@ -124,7 +119,7 @@ async def test_an_exhausted_pool_answers_503(settings: IntakeSettings) -> None:
 
 
 async def test_a_statement_timeout_answers_503(settings: IntakeSettings) -> None:
-    quick = _settings(settings, database_statement_timeout_ms=200)
+    quick = db_faults.with_settings(settings, database_statement_timeout_ms=200)
     url = settings.database_url.get_secret_value()
     async with in_process(create_app(quick), "intake") as client:
         claim_id = await _stored_claim(client)
@@ -168,7 +163,7 @@ async def test_a_server_shutting_down_then_restarting_answers_503_then_recovers(
 ) -> None:
     url = own_postgres.create_database("intake")
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
-    own = _settings(settings, database_url=url)
+    own = db_faults.with_settings(settings, database_url=url)
     async with in_process(create_app(own), "intake") as client:
         claim_id = await _stored_claim(client)
         # A smart shutdown (SIGTERM) waits for open sessions and refuses new ones meanwhile:

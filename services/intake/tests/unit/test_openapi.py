@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from claimflow_intake.domain import LINE_FIELDS
 from claimflow_intake.main import create_app
 from claimflow_intake.settings import IntakeSettings
 
@@ -20,17 +21,8 @@ def test_submit_documents_its_hand_parsed_body(document: dict[str, Any]) -> None
     assert body["schema"] == {"$ref": "#/components/schemas/ClaimSubmissionIn"}
     schemas = document["components"]["schemas"]
     line = schemas["ClaimLineIn"]
-    assert set(line["required"]) == {
-        "service_date",
-        "submitted_procedure",
-        "plan_group",
-        "subscriber_number",
-        "provider_npi",
-        "provider_fees",
-        "allowed_fees",
-        "member_coinsurance",
-        "member_copay",
-    }
+    # Every line field but the quadrant, which only some procedures take.
+    assert set(line["required"]) == set(LINE_FIELDS) - {"quadrant"}
     assert line["example"]["provider_npi"] == "1497775530"
     csv = document["paths"]["/v1/claims/import"]["post"]["requestBody"]["content"]["text/csv"]
     assert csv["example"].startswith("service date,")

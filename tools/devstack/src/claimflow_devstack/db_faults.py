@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
 from claimflow_devstack import processes
@@ -24,6 +25,8 @@ from claimflow_shared.dburl import libpq_dsn
 
 HELPER_APPLICATION = "db-faults"
 UNAVAILABLE_TYPE = "https://claimflow.dev/problems/service-unavailable"
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 async def connect(database_url: str) -> asyncpg.Connection:
@@ -122,6 +125,37 @@ def assert_unavailable(response: httpx.Response) -> None:
     text = response.text.lower()
     for leak in ("select", "insert", "update", "sqlstate", "postgres", "asyncpg", "127.0.0.1"):
         assert leak not in text, (leak, response.text)
+
+
+def with_settings(settings: SettingsT, **update: Any) -> SettingsT:
+    """A copy of a service's settings with `update` applied and validated again."""
+    return type(settings).model_validate(settings.model_dump() | update)
+
+
+async def assert_routes_unavailable(
+    client: httpx.AsyncClient, paths: Sequence[str], headers: Mapping[str, str]
+) -> None:
+    """Every GET route in `paths` answers a database outage as it should."""
+    for path in paths:
+        assert_unavailable(await client.get(path, headers=headers))
+
+
+async def assert_each_route_survives_terminated_sessions(
+    client: httpx.AsyncClient,
+    paths: Sequence[str],
+    headers: Mapping[str, str],
+    *,
+    database_url: str,
+    application_name: str,
+    serves: Callable[[], Awaitable[None]],
+) -> None:
+    """For each route: the app's sessions are terminated, that route's next request answers
+    503, and the pool recovers (`serves` passes) before and after."""
+    for path in paths:
+        await serves()
+        assert await terminate_backends(database_url, application_name) >= 1
+        assert_unavailable(await client.get(path, headers=headers))
+    await serves()
 
 
 @contextlib.asynccontextmanager

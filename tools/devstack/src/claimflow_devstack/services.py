@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from claimflow_devstack import processes
 from claimflow_devstack.errors import DevstackError
 
 # (base_url, api_key, repo_root) -> None; prints what it loaded.
@@ -20,6 +21,10 @@ ExtraEnv = Callable[[], dict[str, str]]
 
 def _no_env() -> dict[str, str]:
     return {}
+
+
+# Alembic on a busy machine, serialised with any other migrator by an advisory lock.
+MIGRATE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,20 @@ class ServiceSpec:
             raise KeyError(
                 f"{self.name} has no {role!r} process (it has {', '.join(self.processes)})"
             ) from None
+
+    def run_migrations(
+        self, env: Mapping[str, str], log_dir: Path, *, cwd: Path | None = None
+    ) -> None:
+        """Migrate the service's database as `env` configures it; the output goes to
+        `<log_dir>/<name>-migrate.log`, and its tail into the error if it fails."""
+        processes.run(
+            f"{self.name}-migrate",
+            self.migrate,
+            log_path=log_dir / f"{self.name}-migrate.log",
+            timeout=MIGRATE_TIMEOUT,
+            env=env,
+            cwd=cwd,
+        )
 
     def ports(self) -> list[int]:
         return [self.port] if self.worker_port is None else [self.port, self.worker_port]

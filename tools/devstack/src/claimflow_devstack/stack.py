@@ -18,7 +18,6 @@ from claimflow_shared.plans import PlanFileError, plans_topic, publish_plan_file
 from claimflow_shared.settings import ServiceSettings
 
 READY_TIMEOUT = 60.0
-MIGRATE_TIMEOUT = 300.0
 _DEV_ROLES = ["submitter", "reader", "auditor"]
 PLANS_SOURCE = "/claimflow/devstack"
 
@@ -134,14 +133,7 @@ class LocalStack:
         )
         logs = logs_dir()
         print(f"{spec.name}: migrating database {spec.database!r} ...", flush=True)  # noqa: T201
-        processes.run(
-            f"{spec.name}-migrate",
-            spec.migrate,
-            log_path=logs / f"{spec.name}-migrate.log",
-            timeout=MIGRATE_TIMEOUT,
-            env=env,
-            cwd=self.repo,
-        )
+        spec.run_migrations(env, logs, cwd=self.repo)
         started = self.procs.setdefault(spec.name, [])
         for role, argv in spec.processes.items():
             name = f"{spec.name}-{role}"

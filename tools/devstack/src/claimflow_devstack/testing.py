@@ -51,6 +51,28 @@ async def in_process(app: FastAPI, name: str) -> AsyncIterator[httpx.AsyncClient
         yield c
 
 
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan running, as its process has it before serving: for a worker,
+    its relay and consumers are up."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def session_wiring(
+    database_url: str, bootstrap_servers: str, topic_prefix: str, group: str
+) -> dict[str, Any]:
+    """The settings every service's tests share: the session's one database server and broker,
+    the test's own topics and consumer group, and an outbox relay that polls quickly."""
+    return {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap_servers,
+        "kafka_topic_prefix": topic_prefix,
+        "outbox_poll_interval_seconds": 0.2,
+        "consumer_group": f"{group}-{topic_prefix}",
+    }
+
+
 async def eventually(
     probe: Callable[[], Awaitable[bool]], within: float = 60.0, interval: float = 0.1
 ) -> None:

@@ -13,26 +13,11 @@ from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.settings import ROLE_READER
 from claimflow_shared.web.auth import Principal, require_role
 from claimflow_shared.web.problems import ProblemError
+from claimflow_shared.web.state import from_state
 
-
-def _settings(request: Request) -> AdjudicationSettings:
-    settings: AdjudicationSettings = request.app.state.settings
-    return settings
-
-
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.read_engine
-    return engine
-
-
-def _plans(request: Request) -> PlanRegistry:
-    registry: PlanRegistry = request.app.state.plans
-    return registry
-
-
-SettingsDep = Annotated[AdjudicationSettings, Depends(_settings)]
-EngineDep = Annotated[AsyncEngine, Depends(_engine)]
-PlansDep = Annotated[PlanRegistry, Depends(_plans)]
+SettingsDep = Annotated[AdjudicationSettings, from_state("settings")]
+EngineDep = Annotated[AsyncEngine, from_state("read_engine")]
+PlansDep = Annotated[PlanRegistry, from_state("plans")]
 Reader = Annotated[Principal, Depends(require_role(ROLE_READER))]
 
 

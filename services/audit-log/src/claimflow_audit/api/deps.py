@@ -5,30 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_audit.settings import AuditSettings
 from claimflow_shared.settings import ROLE_AUDITOR
 from claimflow_shared.web.auth import Principal, require_role
+from claimflow_shared.web.state import from_state
 
-
-def _settings(request: Request) -> AuditSettings:
-    settings: AuditSettings = request.app.state.settings
-    return settings
-
-
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-def _verify_slots(request: Request) -> asyncio.Semaphore:
-    slots: asyncio.Semaphore = request.app.state.verify_slots
-    return slots
-
-
-SettingsDep = Annotated[AuditSettings, Depends(_settings)]
-EngineDep = Annotated[AsyncEngine, Depends(_engine)]
-VerifySlotsDep = Annotated[asyncio.Semaphore, Depends(_verify_slots)]
+SettingsDep = Annotated[AuditSettings, from_state("settings")]
+EngineDep = Annotated[AsyncEngine, from_state("engine")]
+VerifySlotsDep = Annotated[asyncio.Semaphore, from_state("verify_slots")]
 Auditor = Annotated[Principal, Depends(require_role(ROLE_AUDITOR))]

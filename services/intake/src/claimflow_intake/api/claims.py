@@ -101,20 +101,26 @@ def _parse_json(raw: bytes) -> Any:
         ) from exc
 
 
+def _request_body(media_type: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """OpenAPI for a body the route reads itself (so that money stays exact): required, of
+    this media type and schema."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {media_type: {"schema": schema, **extra}},
+        }
+    }
+
+
 @router.post(
     "",
     status_code=202,
     response_model=ClaimAccepted,
     summary="Submit a claim",
     responses=problem_responses(400, 401, 403, 413, 415, 422),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ClaimSubmissionIn"}}
-            },
-        }
-    },
+    openapi_extra=_request_body(
+        "application/json", {"$ref": "#/components/schemas/ClaimSubmissionIn"}
+    ),
 )
 async def submit_claim(
     request: Request,
@@ -146,20 +152,14 @@ async def submit_claim(
     response_model=ImportAccepted,
     summary="Import claims from CSV",
     responses=problem_responses(400, 401, 403, 413, 415, 422),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "text/csv": {
-                    "schema": {"type": "string"},
-                    "example": "service date,submitted procedure,quadrant,Plan/Group #,"
-                    "Subscriber#,Provider NPI,provider fees,Allowed fees,member coinsurance,"
-                    "member copay\n3/28/18 0:00,D0180,,GRP-1000,3730189502,1497775530,"
-                    "$100.00 ,$100.00 ,$0.00 ,$0.00 \n",
-                }
-            },
-        }
-    },
+    openapi_extra=_request_body(
+        "text/csv",
+        {"type": "string"},
+        example="service date,submitted procedure,quadrant,Plan/Group #,"
+        "Subscriber#,Provider NPI,provider fees,Allowed fees,member coinsurance,"
+        "member copay\n3/28/18 0:00,D0180,,GRP-1000,3730189502,1497775530,"
+        "$100.00 ,$100.00 ,$0.00 ,$0.00 \n",
+    ),
 )
 async def import_claims(
     request: Request,

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.settings import ROLE_READER, ROLE_SUBMITTER
 from claimflow_shared.web.auth import Principal, require_role
+from claimflow_shared.web.state import from_state
 
-
-def _settings(request: Request) -> IntakeSettings:
-    settings: IntakeSettings = request.app.state.settings
-    return settings
-
-
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-SettingsDep = Annotated[IntakeSettings, Depends(_settings)]
-EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+SettingsDep = Annotated[IntakeSettings, from_state("settings")]
+EngineDep = Annotated[AsyncEngine, from_state("engine")]
 Submitter = Annotated[Principal, Depends(require_role(ROLE_SUBMITTER))]
 Reader = Annotated[Principal, Depends(require_role(ROLE_READER))]
