@@ -533,6 +533,11 @@ class KafkaCluster:
         *,
         timeout: float = 30.0,
     ) -> None:
+        """Create topics once the running nodes agree on who the brokers are. After a node was
+        frozen or restarted, the nodes' metadata can disagree for a while; an admin client that
+        meets both views may send to a broker id that its other metadata does not know
+        (UnknownBrokerIdError), so the cluster a test starts from is settled first."""
+        self.wait_brokers()
         next(n for n in self.nodes.values() if n.running).create_topics(
             names, partitions, config, timeout=timeout
         )
