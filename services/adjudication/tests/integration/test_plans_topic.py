@@ -4,6 +4,9 @@ arrives, never to earlier ones; a tombstone withdraws it."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -143,3 +146,55 @@ async def test_a_claim_no_plan_covers_waits_for_a_plan_and_is_never_guessed(
         await asyncio.to_thread(publish_plan_files, narrow, only_standard, "/test")
         await eventually(lambda: _adjudicated(engine, orphan.data.claim_id))
         assert (await _plan_of(engine, orphan.data.claim_id))[:2] == ("standard", 1)
+
+
+def _cli(settings: AdjudicationSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "CLAIMFLOW_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+    }
+    env.pop("CLAIMFLOW_PLANS_DIR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "claimflow_adjudication.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _sources(client: httpx.AsyncClient) -> dict[str, str]:
+    plans = (await client.get("/v1/plans", headers=auth())).json()["plans"]
+    return {p["plan_id"]: p["source"] for p in plans}
+
+
+async def test_the_cli_publishes_plan_files_and_withdraws_a_plan(
+    settings: AdjudicationSettings, client: httpx.AsyncClient
+) -> None:
+    published = await asyncio.to_thread(_cli, settings, "publish-plans", str(PLANS_DIR))
+    assert published.returncode == 0, published.stderr
+    topic = plans_topic(settings)
+    assert sorted(published.stdout.splitlines()) == [
+        f"published plan default/{name} to {topic}" for name in ("grp-1000", "premium", "standard")
+    ]
+
+    async def all_from_topic() -> bool:
+        return set((await _sources(client)).values()) == {"topic"}
+
+    await eventually(all_from_topic)
+
+    withdrawn = await asyncio.to_thread(_cli, settings, "withdraw-plan", "default/premium")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert withdrawn.stdout == "withdrew plan default/premium\n"
+
+    async def premium_from_its_file_again() -> bool:
+        sources = await _sources(client)
+        return sources["premium"] == "file" and sources["standard"] == "topic"
+
+    await eventually(premium_from_its_file_again)
+
+    no_directory = await asyncio.to_thread(_cli, settings, "publish-plans")
+    assert no_directory.returncode == 2
+    assert "name a directory or set CLAIMFLOW_PLANS_DIR" in no_directory.stderr
