@@ -10,6 +10,7 @@ import atexit
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -40,6 +41,18 @@ _INTEGRATION_FIXTURES = frozenset(
     }
 )
 _T = TypeVar("_T")
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A cancelled CI job or a `kill` sends SIGTERM, whose default action ends the process
+    # without teardown or atexit: the session's PostgreSQL, Kafka and Redis would outlive it.
+    # As an interrupt, pytest tears the fixtures down as it does on Ctrl-C.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.hookimpl(tryfirst=True)
