@@ -43,6 +43,10 @@ def topic_configs(
     return merged | dict(configs or {})
 
 
+# One attempt's wait for the topics' leaders; ensure_topics retries within its own deadline.
+TOPIC_READY_MS = 10_000
+
+
 def ensure_topics(
     settings: ServiceSettings,
     names: Iterable[str],
@@ -91,6 +95,11 @@ def _create_missing(settings: ServiceSettings, new_topics: list[NewTopic]) -> No
             # Another replica may create it between our list and create.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
+        # Listed or created is not ready: a topic another service created a moment ago may
+        # have no leaders yet. A consumer that joins its group then is assigned none of its
+        # partitions, and its consumers wait on the group's next rebalance; every partition
+        # has a leader before the caller starts consuming or producing.
+        admin.wait_for_topics([topic.name for topic in new_topics], timeout_ms=TOPIC_READY_MS)
     finally:
         admin.close()
 
