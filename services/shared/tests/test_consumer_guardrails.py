@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
 
@@ -193,6 +193,40 @@ async def test_a_failing_partition_is_retried_while_the_others_flow(harness: Har
         within=30,
     )
     assert consumer.health().healthy
+
+
+async def test_a_partition_paused_for_a_retry_survives_a_rebalance_that_keeps_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stall seen under faults: a batch failed while PostgreSQL restarted, its partition was
+    paused for a retry, and the coordinator's freeze made the group rebalance. The rebalance gave
+    the partition back to the same member, which had forgotten the retry on revocation, while
+    kafka-python kept the partition paused: nothing resumed it, and statuses stopped."""
+    from claimflow_shared.kafka import consumer as consumer_module  # noqa: PLC0415
+
+    # Retries wait longer than the test: only the rebalance can bring the partition back.
+    monkeypatch.setattr(consumer_module, "_backoff", lambda _attempt, _ceiling: 120.0)
+    harness.failing.update({0, 1})
+    consumer = harness.start()
+    await asyncio.to_thread(publish, harness.settings, [_event(harness.topic, _key_for(0))])
+    await eventually(lambda: _true(harness.calls[0] == 1), within=60)
+    harness.failing.clear()
+
+    # Another member joins the group for another topic: the group rebalances, and this member
+    # gets its partitions back.
+    other_topic = harness.settings.topic("guarded-other")
+    await asyncio.to_thread(ensure_topics, harness.settings, [other_topic], partitions=1)
+    joined = KafkaConsumer(
+        other_topic,
+        bootstrap_servers=harness.settings.kafka_bootstrap_servers,
+        group_id=harness.group,
+    )
+    try:
+        await asyncio.to_thread(joined.poll, 5000)
+        await eventually(lambda: _true(len(harness.handled) == 1), within=30)
+    finally:
+        await asyncio.to_thread(joined.close)
+    assert consumer.assigned() == {TopicPartition(harness.topic, p) for p in (0, 1)}
 
 
 @pytest.mark.parametrize(

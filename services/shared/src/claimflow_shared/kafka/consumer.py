@@ -490,9 +490,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner.forget(list(revoked))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        # A partition paused by this member before it was revoked comes back unpaused from
-        # its committed offset; nothing to carry over.
-        return
+        # kafka-python keeps a partition's state, its pause included, when a rebalance gives
+        # it back to the member that held it; its retry was forgotten on revocation, so
+        # nothing would ever resume it. It is resumed here, at the failed batch it was
+        # rewound to: the retry comes now instead of after its backoff.
+        paused = self._consumer.paused()
+        for tp in assigned:
+            if tp in paused:
+                self._consumer.resume(tp)
 
 
 def _backoff(attempt: int, ceiling: float) -> float:
