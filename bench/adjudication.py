@@ -273,7 +273,7 @@ def server_latency(api_url: str, before: str) -> Histogram:
 
 
 def run(settings: Settings) -> int:
-    key = ApiKey("bench", ("reader",))
+    key = ApiKey("bench", ("payer-reader",))
     with Stack(SERVICE, keep=settings.keep) as stack:
         say("starting PostgreSQL and Kafka ...")
         pg = stack.start_postgres()

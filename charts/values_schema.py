@@ -331,7 +331,14 @@ API_KEY = obj(
     {
         "principal": string(minLength=1, maxLength=100),
         "sha256": string(pattern="^[0-9a-f]{64}$"),
-        "roles": array(string(enum=["submitter", "reader", "auditor"])),
+        "roles": array(
+            string(enum=["submitter", "reader", "auditor", "payer-reader", "payer-admin"])
+        ),
+        "organisation": string(
+            "whose claims the key submits and reads (default: the principal)",
+            minLength=1,
+            maxLength=100,
+        ),
     },
     required=("principal", "sha256", "roles"),
 )
@@ -357,7 +364,7 @@ def secret_keys(settings: tuple[str, ...]) -> Schema:
 def service_chart(name: str) -> Schema:
     secrets: Schema = {
         "databaseUrl": DATABASE_URL,
-        "apiKeys": array(API_KEY, "[{principal, sha256 (of the key), roles}]"),
+        "apiKeys": array(API_KEY, "[{principal, organisation, sha256 (of the key), roles}]"),
     }
     if name == "adjudication":
         secrets["rateLimitStorageUrl"] = string("redis://host:6379/0; empty = per process")

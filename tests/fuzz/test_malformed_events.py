@@ -61,7 +61,7 @@ from claimflow_shared.migrate import upgrade
 from claimflow_shared.settings import ServiceSettings
 
 KEY = "malformed-events-key"
-KEYS = [api_key(KEY, "fuzzer", {"submitter", "reader", "auditor"})]
+KEYS = [api_key(KEY, "fuzzer", {"submitter", "reader", "auditor", "payer-reader"})]
 D = Decimal
 
 # Each topic (unprefixed) and the event type that belongs on it (docs/events.md, Topics).

@@ -24,7 +24,7 @@ per-provider totals of net fees, and runs the payments saga. This API serves rea
 providers by summed net fee, one provider's totals, and the plans in force.
 
 All errors are RFC 9457 `application/problem+json`. Authenticate with
-`Authorization: Bearer <api key>` (role `reader`).
+`Authorization: Bearer <api key>` (role `payer-reader` or `payer-admin`).
 """
 
 

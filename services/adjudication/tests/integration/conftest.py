@@ -41,7 +41,9 @@ from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.migrate import upgrade
 
 PLANS_DIR = Path(__file__).parents[4] / "k8s" / "examples" / "benefitplans"
-READER_KEY = "test-reader-key"
+READER_KEY = "test-payer-reader-key"
+# A clearinghouse's reader: its own organisation's claims only, none of the payer's reads.
+CLEARINGHOUSE_READER_KEY = "test-reader-key"
 SUBMITTER_KEY = "test-submitter-key"
 D = Decimal
 
@@ -60,7 +62,8 @@ async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> A
         plans_dir=PLANS_DIR,
         api_keys=[
             # A principal name per test: rate-limit budgets in a shared Redis stay apart.
-            api_key(READER_KEY, f"dashboard-{secrets.token_hex(3)}", {"reader"}),
+            api_key(READER_KEY, f"dashboard-{secrets.token_hex(3)}", {"payer-reader"}),
+            api_key(CLEARINGHOUSE_READER_KEY, "clearinghouse-reader", {"reader"}),
             api_key(SUBMITTER_KEY, "clearinghouse", {"submitter"}),
         ],
         database_pool_size=20,

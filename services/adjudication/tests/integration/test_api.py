@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_adjudication.settings import AdjudicationSettings
 
-from .conftest import SUBMITTER_KEY, app_client, auth
+from .conftest import CLEARINGHOUSE_READER_KEY, SUBMITTER_KEY, app_client, auth
 
 PROBLEM = "application/problem+json"
 
@@ -78,6 +78,17 @@ async def test_auth_and_validation_errors_are_problems(client: httpx.AsyncClient
         assert response.status_code == 422
         assert response.headers["content-type"] == PROBLEM
         assert response.json()["errors"][0]["field"] == "limit"
+
+
+async def test_provider_totals_and_plans_are_for_the_payer_only(
+    client: httpx.AsyncClient,
+) -> None:
+    # They add up every organisation's claims: a clearinghouse's reader sees none of it.
+    for path in ("/v1/providers/top", "/v1/providers/1497775530", "/v1/plans", "/v1/plans/x"):
+        refused = await client.get(path, headers=auth(CLEARINGHOUSE_READER_KEY))
+        assert refused.status_code == 403, path
+        assert "payer-reader" in refused.json()["detail"]
+    assert (await client.get("/v1/plans", headers=auth())).status_code == 200
 
 
 async def _spend(client: httpx.AsyncClient, calls: int) -> list[httpx.Response]:

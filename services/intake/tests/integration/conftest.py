@@ -20,6 +20,9 @@ from claimflow_shared.migrate import upgrade
 SUBMITTER_KEY = "test-submitter-key"
 READER_KEY = "test-reader-key"
 AUDITOR_KEY = "test-auditor-key"
+# Another organisation's clearinghouse, and the payer's own staff.
+OTHER_ORG_KEY = "test-other-org-key"
+PAYER_KEY = "test-payer-key"
 
 
 def auth(key: str = SUBMITTER_KEY) -> dict[str, str]:
@@ -33,8 +36,10 @@ async def settings(database_url: str, kafka_broker: Any, topic_prefix: str) -> I
         **session_wiring(database_url, kafka_broker.bootstrap_servers, topic_prefix, "intake"),
         api_keys=[
             api_key(SUBMITTER_KEY, "clearinghouse", {"submitter", "reader"}),
-            api_key(READER_KEY, "dashboard", {"reader"}),
+            api_key(READER_KEY, "dashboard", {"reader"}, organisation="clearinghouse"),
             api_key(AUDITOR_KEY, "auditor", {"auditor"}),
+            api_key(OTHER_ORG_KEY, "other-clearinghouse", {"submitter", "reader"}),
+            api_key(PAYER_KEY, "payer-staff", {"payer-reader"}, organisation="payer"),
         ],
         database_pool_size=25,
     )

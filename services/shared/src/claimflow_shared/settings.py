@@ -13,13 +13,20 @@ from claimflow_shared.dburl import async_url
 ROLE_SUBMITTER = "submitter"
 ROLE_READER = "reader"
 ROLE_AUDITOR = "auditor"
-ROLES = frozenset({ROLE_SUBMITTER, ROLE_READER, ROLE_AUDITOR})
+# The payer's own staff: they see every organisation's claims, the provider totals and plans.
+ROLE_PAYER_READER = "payer-reader"
+ROLE_PAYER_ADMIN = "payer-admin"
+PAYER_ROLES = frozenset({ROLE_PAYER_READER, ROLE_PAYER_ADMIN})
+ROLES = frozenset({ROLE_SUBMITTER, ROLE_READER, ROLE_AUDITOR, *PAYER_ROLES})
 
 
 class ApiKey(BaseModel):
-    """One configured API key: only its SHA-256 is ever held by a service."""
+    """One configured API key: only its SHA-256 is ever held by a service. The key acts for
+    its organisation (the principal's own name when none is given): submitters and readers
+    see only their organisation's claims."""
 
     principal: str = Field(min_length=1, max_length=100)
+    organisation: str | None = Field(default=None, min_length=1, max_length=100)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     roles: frozenset[str]
 

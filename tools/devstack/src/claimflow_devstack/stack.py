@@ -18,7 +18,8 @@ from claimflow_shared.plans import PlanFileError, plans_topic, publish_plan_file
 from claimflow_shared.settings import ServiceSettings
 
 READY_TIMEOUT = 60.0
-_DEV_ROLES = ["submitter", "reader", "auditor"]
+# The local stack's one key may do everything, the payer's reads included.
+_DEV_ROLES = ["submitter", "reader", "auditor", "payer-reader"]
 PLANS_SOURCE = "/claimflow/devstack"
 
 

@@ -28,10 +28,13 @@ from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.settings import ApiKey, ServiceSettings
 
 
-def api_key(secret: str, principal: str, roles: set[str]) -> ApiKey:
+def api_key(
+    secret: str, principal: str, roles: set[str], organisation: str | None = None
+) -> ApiKey:
     """A configured key as a service holds it: the SHA-256 of the secret."""
     return ApiKey(
         principal=principal,
+        organisation=organisation,
         sha256=hashlib.sha256(secret.encode()).hexdigest(),
         roles=frozenset(roles),
     )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from claimflow_adjudication.adapters.plans import PlanRegistry
 from claimflow_adjudication.adapters.ratelimit import RateLimiter
 from claimflow_adjudication.settings import AdjudicationSettings
-from claimflow_shared.settings import ROLE_READER
+from claimflow_shared.settings import ROLE_PAYER_ADMIN, ROLE_PAYER_READER
 from claimflow_shared.web.auth import Principal, require_role
 from claimflow_shared.web.problems import ProblemError
 from claimflow_shared.web.state import from_state
@@ -18,10 +18,13 @@ from claimflow_shared.web.state import from_state
 SettingsDep = Annotated[AdjudicationSettings, from_state("settings")]
 EngineDep = Annotated[AsyncEngine, from_state("read_engine")]
 PlansDep = Annotated[PlanRegistry, from_state("plans")]
-Reader = Annotated[Principal, Depends(require_role(ROLE_READER))]
+# Provider totals and plans span every organisation's claims: the payer's staff only.
+PayerReader = Annotated[Principal, Depends(require_role(ROLE_PAYER_READER, ROLE_PAYER_ADMIN))]
 
 
-async def _top_providers_budget(request: Request, response: Response, principal: Reader) -> None:
+async def _top_providers_budget(
+    request: Request, response: Response, principal: PayerReader
+) -> None:
     """One request of the principal's budget for the top-providers read; 429 when spent."""
     limiter: RateLimiter = request.app.state.top_providers_limiter
     decision = await limiter.hit(principal.name)

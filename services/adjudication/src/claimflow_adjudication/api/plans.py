@@ -10,7 +10,7 @@ from claimflow_adjudication.adapters.plans import PlanEntry
 from claimflow_adjudication.service_layer.plans import plan_in_force, plans_in_force
 from claimflow_shared.web.problems import problem_responses
 
-from .deps import PlansDep, Reader
+from .deps import PayerReader, PlansDep
 from .schemas import PlanList, PlanOut
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -33,7 +33,7 @@ def _out(entry: PlanEntry) -> PlanOut:
 @router.get(
     "", response_model=PlanList, summary="Active plans", responses=problem_responses(401, 403)
 )
-async def list_plans(_principal: Reader, plans: PlansDep) -> PlanList:
+async def list_plans(_principal: PayerReader, plans: PlansDep) -> PlanList:
     """Every plan this API process applies, from files and the plans topic (topic wins)."""
     return PlanList(plans=[_out(e) for e in plans_in_force(plans)])
 
@@ -45,7 +45,7 @@ async def list_plans(_principal: Reader, plans: PlansDep) -> PlanList:
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_plan(
-    _principal: Reader,
+    _principal: PayerReader,
     plans: PlansDep,
     plan_id: Annotated[str, Path(max_length=63)],
 ) -> PlanOut:

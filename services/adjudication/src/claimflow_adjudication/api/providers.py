@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from claimflow_adjudication.service_layer import providers
 from claimflow_shared.web.problems import problem_responses
 
-from .deps import EngineDep, Reader, TopProvidersBudget
+from .deps import EngineDep, PayerReader, TopProvidersBudget
 from .schemas import ProviderTotal, TopProviders
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
@@ -43,7 +43,7 @@ def _out(total: providers.ProviderTotal) -> ProviderTotal:
     },
 )
 async def top_providers(
-    _principal: Reader,
+    _principal: PayerReader,
     engine: EngineDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100, description="how many providers")] = 10,
@@ -67,7 +67,7 @@ async def top_providers(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def provider_totals(
-    _principal: Reader,
+    _principal: PayerReader,
     engine: EngineDep,
     response: Response,
     provider_npi: Annotated[str, Path(pattern=r"^\d{10}$", description="10-digit NPI")],

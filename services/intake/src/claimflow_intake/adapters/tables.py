@@ -34,6 +34,8 @@ claims = Table(
     # Statuses only move forward; events from different topics may arrive in any order.
     Column("status_rank", SmallInteger, nullable=False),
     Column("submitted_by", String(100), nullable=False),
+    # Who may read it: the submitting principal's organisation (payer roles read all).
+    Column("organisation", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("line_count", Integer, nullable=False),
@@ -41,6 +43,7 @@ claims = Table(
     Column("adjudication", JSONB, nullable=True),
     Index("claims_created", "created_at", "id"),
     Index("claims_status_created", "status", "created_at", "id"),
+    Index("claims_organisation_created", "organisation", "created_at", "id"),
 )
 
 claim_lines = Table(

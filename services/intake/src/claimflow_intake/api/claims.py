@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from claimflow_intake.service_layer import claims
 from claimflow_intake.service_layer.claims import AcceptedClaim, Receipt
+from claimflow_shared.web.auth import Principal
 from claimflow_shared.web.problems import ProblemError, problem_responses
 
 from .deps import EngineDep, Reader, SettingsDep, Submitter
@@ -140,6 +141,7 @@ async def submit_claim(
         settings,
         _parse_json(await request.body()),
         principal=principal.name,
+        organisation=principal.organisation,
         idempotency_key=idempotency_key,
         render=_claim_receipt,
     )
@@ -184,10 +186,16 @@ async def import_claims(
         settings,
         document,
         principal=principal.name,
+        organisation=principal.organisation,
         idempotency_key=idempotency_key,
         render=_import_receipt,
     )
     return _accepted_response(receipt)
+
+
+def _readable_organisation(principal: Principal) -> str | None:
+    """Whose claims the caller may read: its own organisation's, or all (None) for a payer."""
+    return None if principal.sees_every_organisation else principal.organisation
 
 
 @router.get(
@@ -200,8 +208,15 @@ async def read_claim(
     claim_id: str, principal: Reader, engine: EngineDep, settings: SettingsDep
 ) -> ClaimOut:
     """The claim with its lines, status and adjudication. Every read is audited
-    (`audit.access`), in the same transaction as the read."""
-    found = await claims.read_claim(engine, settings, claim_id, principal=principal.name)
+    (`audit.access`), in the same transaction as the read. A claim of another organisation
+    is 404 unless the caller has a payer role."""
+    found = await claims.read_claim(
+        engine,
+        settings,
+        claim_id,
+        principal=principal.name,
+        organisation=_readable_organisation(principal),
+    )
     return ClaimOut.model_validate(found)
 
 
@@ -221,10 +236,15 @@ async def list_claims(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ClaimPage:
-    """Newest first, with an opaque cursor for the next page."""
-    del principal  # authorisation only
+    """Newest first, with an opaque cursor for the next page: the caller's organisation's
+    claims, or every organisation's for a payer role."""
     listing = await claims.list_claims(
-        engine, status=status, provider_npi=provider_npi, limit=limit, cursor=cursor
+        engine,
+        organisation=_readable_organisation(principal),
+        status=status,
+        provider_npi=provider_npi,
+        limit=limit,
+        cursor=cursor,
     )
     items = [ClaimSummary.model_validate(item) for item in listing.items]
     return ClaimPage(items=items, next_cursor=listing.next_cursor)

@@ -94,6 +94,7 @@ class ClaimAdjudication(BaseModel):
 class ClaimOut(BaseModel):
     id: UUID
     external_id: str | None
+    organisation: str = Field(description="the submitting organisation, which owns the claim")
     status: ClaimStatus
     created_at: datetime
     updated_at: datetime
@@ -119,6 +120,7 @@ class ImportAccepted(BaseModel):
 class ClaimSummary(BaseModel):
     id: UUID
     external_id: str | None
+    organisation: str = Field(description="the submitting organisation, which owns the claim")
     status: ClaimStatus
     created_at: datetime
     updated_at: datetime

@@ -120,6 +120,7 @@ async def submit_claim(
     payload: Any,
     *,
     principal: str,
+    organisation: str,
     idempotency_key: str | None,
     render: Render,
 ) -> Receipt:
@@ -139,6 +140,7 @@ async def submit_claim(
         settings,
         [result.claim],
         principal=principal,
+        organisation=organisation,
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint("submit", canonical(payload)),
         channel="json",
@@ -152,6 +154,7 @@ async def import_claims(
     document: str,
     *,
     principal: str,
+    organisation: str,
     idempotency_key: str | None,
     render: Render,
 ) -> Receipt:
@@ -178,6 +181,7 @@ async def import_claims(
         settings,
         claims,
         principal=principal,
+        organisation=organisation,
         idempotency_key=idempotency_key,
         # The document's UTF-8 bytes: the same file is the same request.
         fingerprint=request_fingerprint("import", document.encode("utf-8")),
@@ -224,17 +228,21 @@ async def accept_claims(
     claims: Sequence[Claim],
     *,
     principal: str,
+    organisation: str,
     idempotency_key: str | None,
     fingerprint: str,
     channel: str,
     render: Render,
 ) -> Receipt:
-    """Store valid claims with their events and receipt; replay the receipt of a retry."""
+    """Store valid claims, owned by `organisation`, with their events and receipt; replay the
+    receipt of a retry."""
     new_claims = [NewClaim(uuid.uuid4(), claim) for claim in claims]
     created_at = datetime.now(UTC)
     topic = settings.topic(Topics.CLAIMS_SUBMITTED)
     events = [_submitted_event(topic, n, created_at, principal) for n in new_claims]
-    store, params = repository.insert_claims(new_claims, principal, created_at, outbox_rows(events))
+    store, params = repository.insert_claims(
+        new_claims, principal, organisation, created_at, outbox_rows(events)
+    )
     receipt = render(
         [
             AcceptedClaim(
@@ -276,16 +284,22 @@ async def accept_claims(
 
 
 async def read_claim(
-    engine: AsyncEngine, settings: IntakeSettings, claim_id: str, *, principal: str
+    engine: AsyncEngine,
+    settings: IntakeSettings,
+    claim_id: str,
+    *,
+    principal: str,
+    organisation: str | None,
 ) -> dict[str, Any]:
     """The claim with its lines, status and adjudication, its read audited (`audit.access`)
-    in the same transaction."""
+    in the same transaction. Another organisation's claim is not found, as one that does not
+    exist: its existence is not disclosed. `organisation` None reads any (payer roles)."""
     try:
         parsed_id = uuid.UUID(claim_id)
     except ValueError:
         raise ClaimNotFoundError from None
     async with engine.begin() as conn:
-        found = await repository.fetch_claim(conn, parsed_id)
+        found = await repository.fetch_claim(conn, parsed_id, organisation)
         if found is None:
             raise ClaimNotFoundError
         access = AuditAccessV1(
@@ -311,16 +325,23 @@ async def read_claim(
 async def list_claims(
     engine: AsyncEngine,
     *,
+    organisation: str | None,
     status: str | None,
     provider_npi: str | None,
     limit: int,
     cursor: str | None,
 ) -> ClaimListing:
-    """Newest first, with an opaque cursor for the next page."""
+    """Newest first, with an opaque cursor for the next page: `organisation`'s claims, or every
+    organisation's when None (payer roles)."""
     after = repository.decode_cursor(cursor) if cursor else None
     async with engine.connect() as conn:
         rows = await repository.list_claims(
-            conn, status=status, provider_npi=provider_npi, after=after, limit=limit + 1
+            conn,
+            organisation=organisation,
+            status=status,
+            provider_npi=provider_npi,
+            after=after,
+            limit=limit + 1,
         )
     page, more = rows[:limit], len(rows) > limit
     items = [{**r._mapping, "totals": {"net_fee": r.net_fee_total}} for r in page]

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from claimflow_shared.settings import ApiKey
+from claimflow_shared.settings import PAYER_ROLES, ApiKey
 
 from .problems import ProblemError
 
@@ -20,6 +20,12 @@ from .problems import ProblemError
 class Principal:
     name: str
     roles: frozenset[str]
+    organisation: str
+
+    @property
+    def sees_every_organisation(self) -> bool:
+        """A payer role reads across organisations; everyone else reads their own."""
+        return not self.roles.isdisjoint(PAYER_ROLES)
 
 
 class ApiKeyAuthenticator:
@@ -31,7 +37,7 @@ class ApiKeyAuthenticator:
         for known, key in self._keys.items():
             # Constant-time comparison so timing does not reveal how much of a hash matched.
             if hmac.compare_digest(known, digest):
-                return Principal(key.principal, key.roles)
+                return Principal(key.principal, key.roles, key.organisation or key.principal)
         return None
 
 
@@ -66,14 +72,20 @@ async def current_principal(
     return principal
 
 
-def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
+def require_role(role: str, *alternatives: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting principals with `role` or any of `alternatives`; 403 otherwise."""
+    accepted = frozenset({role, *alternatives})
+    needed = (
+        f"the '{role}' role"
+        if not alternatives
+        else "one of the roles " + ", ".join(f"'{r}'" for r in sorted(accepted))
+    )
+
     async def dependency(
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
-        if role not in principal.roles:
-            raise ProblemError(
-                403, "forbidden", "Not allowed", f"This operation needs the '{role}' role."
-            )
+        if principal.roles.isdisjoint(accepted):
+            raise ProblemError(403, "forbidden", "Not allowed", f"This operation needs {needed}.")
         return principal
 
     return dependency
