@@ -69,9 +69,12 @@ async def test_the_timeline_pages_in_chain_order(
     seen, cursor = [], None
     while True:
         params = {"limit": 2} | ({"cursor": cursor} if cursor is not None else {})
-        page = (
-            await client.get(f"/v1/audit/claims/{CLAIM.upper()}", params=params, headers=auth())
-        ).json()
+        answer = await client.get(
+            f"/v1/audit/claims/{CLAIM.upper()}", params=params, headers=auth()
+        )
+        # Who read which claim when is PHI too: no cache may keep it.
+        assert answer.headers["cache-control"] == "no-store"
+        page = answer.json()
         assert page["claim_id"] == CLAIM
         seen += [e["event_id"] for e in page["events"]]
         cursor = page["next_cursor"]

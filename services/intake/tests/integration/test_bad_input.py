@@ -117,6 +117,28 @@ async def test_bad_csv(client: httpx.AsyncClient, csv: bytes, rule: str) -> None
     assert "3730189502" not in response.text
 
 
+async def test_a_file_of_bad_rows_answers_a_bounded_problem(client: httpx.AsyncClient) -> None:
+    header = (
+        "claim number,service date,submitted procedure,quadrant,Plan/Group #,Subscriber#,"
+        "Provider NPI,provider fees,Allowed fees,member coinsurance,member copay\n"
+    )
+    # The most a file may hold (100 claims of 50 lines), every line failing four rules
+    # (procedure code, NPI check digit, negative and sub-cent money): 20,000 failures.
+    bad = ",3/28/18 0:00,X9999,,GRP-1000,3730189502,1234567890,$1.00 ,$-1.00 ,$0.005 ,$0.00 \n"
+    rows = "".join(f"C-{claim}{bad}" for claim in range(100) for _ in range(50))
+    response = await client.post(
+        "/v1/claims/import",
+        content=(header + rows).encode(),
+        headers=auth() | {"Content-Type": "text/csv"},
+    )
+    problem = assert_problem(response, 422, "validation-error")
+    assert len(problem["errors"]) == 100  # type: ignore[arg-type]
+    assert problem["truncated"] is True
+    assert problem["error_count"] == 20_000
+    assert len(response.content) < 64 * 1024
+    assert "3730189502" not in response.text
+
+
 async def test_csv_must_be_utf8_and_csv(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/claims/import", content=b"\xff\xfe\x00", headers=auth() | {"Content-Type": "text/csv"}

@@ -112,3 +112,17 @@ async def test_claims_stored_before_organisations_belong_to_their_submitter(
         await engine.dispose()
     assert owners == ["legacy-clearinghouse"]
     assert nullable == "NO"
+
+
+async def test_no_answer_of_the_api_may_be_cached(client: httpx.AsyncClient) -> None:
+    claim_id = await _submit(client, SUBMITTER_KEY)
+    answers = [
+        await client.get(f"/v1/claims/{claim_id}", headers=auth(READER_KEY)),
+        await client.get("/v1/claims", headers=auth(READER_KEY)),
+        await client.get(f"/v1/claims/{claim_id}", headers=auth(OTHER_ORG_KEY)),
+        await client.get("/v1/claims"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 404, 401]
+    assert all(a.headers["cache-control"] == "no-store" for a in answers)
+    # Operations endpoints are no PHI: the middleware leaves them alone.
+    assert "cache-control" not in (await client.get("/healthz")).headers

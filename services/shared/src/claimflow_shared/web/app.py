@@ -13,6 +13,7 @@ from claimflow_shared.settings import ServiceSettings
 from claimflow_shared.telemetry import instrument_app, setup_tracing
 
 from .auth import ApiKeyAuthenticator
+from .caching import NoStoreMiddleware
 from .docs import install_docs
 from .health import Check, ReadinessCheck, health_router
 from .limits import BodySizeLimitMiddleware, BodyTooLargeError
@@ -61,6 +62,7 @@ def build_app(
 
     app.add_exception_handler(BodyTooLargeError, body_too_large)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(RedMetricsMiddleware, service=settings.service_name)
     app.include_router(health_router(checks, liveness))
     app.include_router(metrics_router())

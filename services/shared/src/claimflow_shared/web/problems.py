@@ -21,6 +21,9 @@ from claimflow_shared.errors import DomainError
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://claimflow.dev/problems/"
 RETRY_AFTER_SECONDS = "1"
+# A problem lists at most this many failures: a megabyte of bad CSV rows fails half a million
+# times, and an answer of tens of megabytes helps no client.
+MAX_ERRORS = 100
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+    error_count: int | None = Field(
+        default=None, description=f"how many failures there were, when more than {MAX_ERRORS}"
+    )
+    truncated: bool | None = Field(
+        default=None, description=f"true when errors holds only the first {MAX_ERRORS} failures"
+    )
 
 
 class ProblemError(Exception):
@@ -75,6 +84,14 @@ def problem_response(
 ) -> JSONResponse:
     if request is not None and problem.instance is None:
         problem = problem.model_copy(update={"instance": request.url.path})
+    if problem.errors is not None and len(problem.errors) > MAX_ERRORS:
+        problem = problem.model_copy(
+            update={
+                "errors": problem.errors[:MAX_ERRORS],
+                "error_count": len(problem.errors),
+                "truncated": True,
+            }
+        )
     return JSONResponse(
         problem.model_dump(mode="json", exclude_none=True),
         status_code=problem.status,
@@ -302,7 +319,8 @@ def install_domain_problems(
 
 _DESCRIPTIONS = {status: title for status, (_slug, title) in _STATUS_SLUGS.items()} | {
     409: "Conflict",
-    422: "Invalid input: every failing field is listed in errors",
+    422: f"Invalid input: every failing field is listed in errors (the first {MAX_ERRORS}, "
+    "with truncated and error_count, when there are more)",
     500: "Internal error",
     503: "Service unavailable: the database is down, restarting or overloaded; retry after "
     "Retry-After seconds",
