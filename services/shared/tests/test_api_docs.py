@@ -139,3 +139,22 @@ async def test_swagger_ui_bundle_is_the_real_swagger_ui(client: httpx.AsyncClien
     assert "SwaggerUIBundle" in script
     css = (await client.get("/docs/static/swagger-ui.css")).text
     assert ".swagger-ui" in css
+
+
+@pytest.mark.parametrize(
+    ("environment", "api_docs", "served"),
+    [("local", None, True), ("production", None, False), ("production", True, True)],
+)
+async def test_production_serves_no_docs_unless_asked(
+    environment: str, api_docs: bool | None, served: bool
+) -> None:
+    settings = ServiceSettings(service_name="docs-test", environment=environment, api_docs=api_docs)
+    app = build_app(
+        settings, title="Docs test", description="t", version="1", lifespan=_lifespan, checks={}
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://docs") as http:
+        statuses = {path: (await http.get(path)).status_code for path in ("/docs", "/redoc")}
+        # The OpenAPI document stays: clients generate their code from it.
+        assert (await http.get("/openapi.json")).status_code == 200
+    assert statuses == dict.fromkeys(("/docs", "/redoc"), 200 if served else 404)

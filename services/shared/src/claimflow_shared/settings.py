@@ -55,6 +55,9 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "claimflow"
     environment: str = "local"
+    # The interactive API docs (/docs, /redoc): on, except in production unless asked for.
+    # /openapi.json is always served: clients generate their code from it.
+    api_docs: bool | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "INFO"
@@ -149,6 +152,12 @@ class ServiceSettings(BaseSettings):
             # A handler may hold the poll loop that long; past the interval the member is out.
             raise ValueError("kafka_handler_timeout_seconds must be below the max poll interval")
         return self
+
+    @property
+    def serves_api_docs(self) -> bool:
+        if self.api_docs is not None:
+            return self.api_docs
+        return self.environment != "production"
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"

@@ -66,7 +66,8 @@ def build_app(
     app.add_middleware(RedMetricsMiddleware, service=settings.service_name)
     app.include_router(health_router(checks, liveness))
     app.include_router(metrics_router())
-    install_docs(app)
+    if settings.serves_api_docs:
+        install_docs(app)
     provider = setup_tracing(
         settings.service_name,
         settings.otel_exporter_otlp_endpoint,
