@@ -143,7 +143,7 @@ def _submit_and_follow(stack: TracedStack) -> str:
             return {e["type"] for e in events} >= AUDITED_TYPES
 
         def paid() -> bool:
-            # The list is not a PHI read: polling it adds no access event to the trace.
+            # Each poll that lists the claim records its access, in the poll's own trace.
             page = client.get(f"{stack.urls['intake']}/v1/claims", params={"status": "paid"})
             return claim_id in {item["id"] for item in page.json()["items"]}
 

@@ -16,6 +16,8 @@ EXPECTED = [
     ("io.claimflow.claim.adjudicated.v1", None),
     ("io.claimflow.payment.requested.v1", None),
     ("io.claimflow.payment.completed.v1", None),
+    # Listed once paid (the poll below that finds it), then read: two PHI reads.
+    ("io.claimflow.audit.access.v1", "clearinghouse"),
     ("io.claimflow.audit.access.v1", "clearinghouse"),
 ]
 
@@ -36,9 +38,10 @@ async def test_a_claims_timeline_shows_every_step_with_the_claims_trace(
     claim_id = submitted.json()["id"]
 
     async def paid() -> bool:
-        # The list is not a PHI read, so polling it leaves no access events behind.
+        # A list is a PHI read of each claim on it, in the claim's trace here: only the poll
+        # that finds the claim paid lists it, so the timeline gains one access event.
         page = await pipeline.intake.get(
-            "/v1/claims", params={"status": "paid"}, headers=bearer(SUBMITTER_KEY)
+            "/v1/claims", params={"status": "paid"}, headers=traced(SUBMITTER_KEY, trace_id)
         )
         return claim_id in {item["id"] for item in page.json()["items"]}
 

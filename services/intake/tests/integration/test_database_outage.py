@@ -129,18 +129,20 @@ async def test_a_statement_timeout_answers_503(settings: IntakeSettings) -> None
         assert (await client.get(f"/v1/claims/{claim_id}", headers=auth())).status_code == 200
 
 
-async def test_a_read_only_server_refuses_writes_with_503_and_still_lists(
+async def test_a_read_only_server_refuses_writes_and_audited_reads_with_503(
     client: httpx.AsyncClient, settings: IntakeSettings
 ) -> None:
     claim_id = await _stored_claim(client)
     await db_faults.make_read_only(settings.database_url.get_secret_value())
     db_faults.assert_unavailable(await _submit(client))
     db_faults.assert_unavailable(await _submit(client, key=f"k-{uuid.uuid4()}"))
-    # Reading a claim records the access (an outbox row): a write, refused by a standby.
+    # Reading a claim, or listing it, records the access (outbox rows): writes a standby
+    # refuses, and a read that cannot be audited is not served.
     db_faults.assert_unavailable(await client.get(f"/v1/claims/{claim_id}", headers=auth()))
-    listed = await client.get("/v1/claims", headers=auth())
-    assert listed.status_code == 200
-    assert [c["id"] for c in listed.json()["items"]] == [claim_id]
+    db_faults.assert_unavailable(await client.get("/v1/claims", headers=auth()))
+    # A page without claims shows no PHI, so there is nothing to record: still served.
+    empty = await client.get("/v1/claims", params={"status": "paid"}, headers=auth())
+    assert (empty.status_code, empty.json()["items"]) == (200, [])
 
 
 # --- a server of the test's own, shut down and restarted --------------------------------

@@ -229,6 +229,7 @@ async def read_claim(
 async def list_claims(
     principal: Reader,
     engine: EngineDep,
+    settings: SettingsDep,
     status: Annotated[ClaimStatus | None, Query(description="only claims in this status")] = None,
     provider_npi: Annotated[
         str | None, Query(pattern=r"^\d{10}$", description="only claims with a line by this NPI")
@@ -240,6 +241,8 @@ async def list_claims(
     claims, or every organisation's for a payer role."""
     listing = await claims.list_claims(
         engine,
+        settings,
+        principal=principal.name,
         organisation=_readable_organisation(principal),
         status=status,
         provider_npi=provider_npi,

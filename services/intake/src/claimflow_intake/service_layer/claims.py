@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from claimflow_intake.adapters import repository
 from claimflow_intake.adapters.repository import NewClaim
@@ -302,18 +302,7 @@ async def read_claim(
         found = await repository.fetch_claim(conn, parsed_id, organisation)
         if found is None:
             raise ClaimNotFoundError
-        access = AuditAccessV1(
-            claim_id=parsed_id,
-            principal=principal,
-            action="claim.read",
-            accessed_at=datetime.now(UTC),
-        )
-        event = new_event(SOURCE, access, subject=str(parsed_id))
-        await enqueue(
-            conn,
-            outbox,
-            [PendingEvent(settings.topic(Topics.AUDIT_ACCESS), str(parsed_id), event)],
-        )
+        await _audit_access(conn, settings, [parsed_id], principal, "claim.read")
     claim, lines = found
     return {
         **claim._mapping,
@@ -322,9 +311,40 @@ async def read_claim(
     }
 
 
+async def _audit_access(
+    conn: AsyncConnection,
+    settings: IntakeSettings,
+    claim_ids: Sequence[uuid.UUID],
+    principal: str,
+    action: Literal["claim.read", "claim.list"],
+) -> None:
+    """One `audit.access` event per claim whose PHI is being returned, in the read's own
+    transaction: a read that commits is a read recorded."""
+    accessed_at = datetime.now(UTC)
+    topic = settings.topic(Topics.AUDIT_ACCESS)
+    events = [
+        PendingEvent(
+            topic,
+            str(claim_id),
+            new_event(
+                SOURCE,
+                AuditAccessV1(
+                    claim_id=claim_id, principal=principal, action=action, accessed_at=accessed_at
+                ),
+                subject=str(claim_id),
+            ),
+        )
+        for claim_id in claim_ids
+    ]
+    if events:
+        await enqueue(conn, outbox, events)
+
+
 async def list_claims(
     engine: AsyncEngine,
+    settings: IntakeSettings,
     *,
+    principal: str,
     organisation: str | None,
     status: str | None,
     provider_npi: str | None,
@@ -332,9 +352,10 @@ async def list_claims(
     cursor: str | None,
 ) -> ClaimListing:
     """Newest first, with an opaque cursor for the next page: `organisation`'s claims, or every
-    organisation's when None (payer roles)."""
+    organisation's when None (payer roles). Each claim on the page is a PHI read, audited
+    (`audit.access`, `claim.list`) in the list's transaction."""
     after = repository.decode_cursor(cursor) if cursor else None
-    async with engine.connect() as conn:
+    async with engine.begin() as conn:
         rows = await repository.list_claims(
             conn,
             organisation=organisation,
@@ -343,7 +364,8 @@ async def list_claims(
             after=after,
             limit=limit + 1,
         )
-    page, more = rows[:limit], len(rows) > limit
+        page, more = rows[:limit], len(rows) > limit
+        await _audit_access(conn, settings, [r.id for r in page], principal, "claim.list")
     items = [{**r._mapping, "totals": {"net_fee": r.net_fee_total}} for r in page]
     next_cursor = repository.encode_cursor(page[-1].created_at, page[-1].id) if more else None
     return ClaimListing(items=items, next_cursor=next_cursor)

@@ -137,7 +137,8 @@ class AuditAccessV1(EventData):
 
     claim_id: UUID
     principal: str
-    action: Literal["claim.read"]
+    # claim.read: the claim was read whole; claim.list: it was on a page of a list.
+    action: Literal["claim.read", "claim.list"]
     accessed_at: datetime
 
 
