@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from claimflow_devstack.testing import VALID_LINE, claim_body
+from claimflow_intake.settings import IntakeSettings
 
 from .conftest import AUDITOR_KEY, READER_KEY, auth
 
@@ -184,6 +187,33 @@ async def test_authentication_and_roles(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/v1/claims", headers=auth(AUDITOR_KEY)), 403, "forbidden")
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/metrics")).status_code == 200
+
+
+def _refusals(settings: IntakeSettings, reason: str) -> float:
+    labels = {"service": settings.service_name, "reason": reason}
+    return REGISTRY.get_sample_value("claimflow_auth_refusals_total", labels) or 0.0
+
+
+async def test_every_refusal_is_counted_and_logged_without_the_credential(
+    client: httpx.AsyncClient, settings: IntakeSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    reasons = ("missing-credential", "unknown-credential", "missing-role")
+    before = {reason: _refusals(settings, reason) for reason in reasons}
+    presented = "not-a-key-" + uuid.uuid4().hex
+    with caplog.at_level(logging.WARNING, logger="claimflow_shared.web.auth"):
+        assert (await client.get("/v1/claims")).status_code == 401
+        assert (await client.get("/v1/claims", headers=auth(presented))).status_code == 401
+        assert (await client.get("/v1/claims", headers=auth(AUDITOR_KEY))).status_code == 403
+    assert {r: _refusals(settings, r) - before[r] for r in reasons} == dict.fromkeys(reasons, 1)
+    refused = [r for r in caplog.records if r.getMessage().startswith("request refused")]
+    assert [r.getMessage() for r in refused] == [
+        "request refused: 401 missing-credential",
+        "request refused: 401 unknown-credential",
+        "request refused: 403 missing-role",
+    ]
+    assert {r.route for r in refused} == {"/v1/claims"}  # type: ignore[attr-defined]
+    assert refused[2].principal == "auditor"  # type: ignore[attr-defined]
+    assert all(presented not in str(r.__dict__) for r in caplog.records)
 
 
 async def test_readiness_reports_database_and_kafka(client: httpx.AsyncClient) -> None:

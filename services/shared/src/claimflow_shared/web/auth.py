@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import Counter
 
 from claimflow_shared.settings import PAYER_ROLES, ApiKey
 
@@ -41,6 +43,31 @@ class ApiKeyAuthenticator:
         return None
 
 
+log = logging.getLogger(__name__)
+
+AUTH_REFUSALS = Counter(
+    "claimflow_auth_refusals_total",
+    "Requests refused before they reached a route: 401 (missing or unknown credential) and "
+    "403 (a role the principal lacks), by reason",
+    ["service", "reason"],
+)
+
+
+def _refused(request: Request, status: int, reason: str, principal: str | None = None) -> None:
+    """Every refusal is visible: a counter, and a log line naming the route template, the
+    client address and, for a 403, the principal; never the credential presented."""
+    service = request.app.state.settings.service_name
+    AUTH_REFUSALS.labels(service, reason).inc()
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    client = request.client.host if request.client else None
+    log.warning(
+        "request refused: %s %s",
+        status,
+        reason,
+        extra={"route": route, "client": client, "principal": principal},
+    )
+
+
 _bearer = HTTPBearer(auto_error=False, description="API key issued by the operator")
 
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="claimflow"'}
@@ -51,6 +78,7 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None:
+        _refused(request, 401, "missing-credential")
         raise ProblemError(
             401,
             "unauthorized",
@@ -61,6 +89,7 @@ async def current_principal(
     authenticator: ApiKeyAuthenticator = request.app.state.authenticator
     principal = authenticator.authenticate(credentials.credentials)
     if principal is None:
+        _refused(request, 401, "unknown-credential")
         raise ProblemError(
             401,
             "unauthorized",
@@ -82,9 +111,11 @@ def require_role(role: str, *alternatives: str) -> Callable[..., Awaitable[Princ
     )
 
     async def dependency(
+        request: Request,
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
         if principal.roles.isdisjoint(accepted):
+            _refused(request, 403, "missing-role", principal.name)
             raise ProblemError(403, "forbidden", "Not allowed", f"This operation needs {needed}.")
         return principal
 
