@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_adjudication.adapters.plan_feed import plans_topic, write_tombstone
 from claimflow_adjudication.settings import AdjudicationSettings
-from claimflow_devstack.testing import eventually
+from claimflow_devstack.testing import eventually, run_cli
 from claimflow_shared.events import BenefitPlanSpecV1, PlanPublishedV1, new_event
 from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
 from claimflow_shared.plans import publish_plan_files
@@ -155,14 +154,7 @@ def _cli(settings: AdjudicationSettings, *args: str) -> subprocess.CompletedProc
         "CLAIMFLOW_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
     }
     env.pop("CLAIMFLOW_PLANS_DIR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "claimflow_adjudication.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_cli("claimflow_adjudication", args, env)
 
 
 async def _sources(client: httpx.AsyncClient) -> dict[str, str]:

@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from claimflow_audit.adapters import store
 from claimflow_audit.domain.chain import Entry
 from claimflow_audit.service_layer.archive import compare_with_chain, verify_export
 from claimflow_audit.settings import AuditSettings
+from claimflow_devstack.testing import run_cli
 
 from ..conftest import tamper
 
@@ -30,14 +30,7 @@ def cli(settings: AuditSettings, *args: str) -> subprocess.CompletedProcess[str]
         "CLAIMFLOW_DATABASE_URL": settings.database_url.get_secret_value(),
         "CLAIMFLOW_VERIFY_CHUNK_SIZE": "7",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "claimflow_audit.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_cli("claimflow_audit", args, env)
 
 
 async def run(settings: AuditSettings, *args: str) -> tuple[int, Any]:

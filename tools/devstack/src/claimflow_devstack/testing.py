@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -74,6 +76,21 @@ def session_wiring(
         "outbox_poll_interval_seconds": 0.2,
         "consumer_group": f"{group}-{topic_prefix}",
     }
+
+
+def run_cli(
+    package: str, args: Sequence[str], env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`python -m <package>.cli ARGS` run to completion in `env`, as an operator runs it; its
+    output captured, its exit status returned rather than raised."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", f"{package}.cli", *args],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=120,
+        check=False,
+    )
 
 
 async def eventually(

@@ -91,7 +91,9 @@ class ClaimAdjudication(BaseModel):
     totals: AdjudicatedTotalsV1
 
 
-class ClaimOut(BaseModel):
+class _StoredClaim(BaseModel):
+    """What a read and a list both show of a stored claim."""
+
     id: UUID
     external_id: str | None
     organisation: str = Field(description="the submitting organisation, which owns the claim")
@@ -99,6 +101,9 @@ class ClaimOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     totals: Totals
+
+
+class ClaimOut(_StoredClaim):
     lines: list[ClaimLineOut]
     adjudication: ClaimAdjudication | None = None
 
@@ -117,15 +122,8 @@ class ImportAccepted(BaseModel):
     claims: list[ClaimAccepted]
 
 
-class ClaimSummary(BaseModel):
-    id: UUID
-    external_id: str | None
-    organisation: str = Field(description="the submitting organisation, which owns the claim")
-    status: ClaimStatus
-    created_at: datetime
-    updated_at: datetime
+class ClaimSummary(_StoredClaim):
     line_count: int
-    totals: Totals
 
 
 class ClaimPage(BaseModel):
