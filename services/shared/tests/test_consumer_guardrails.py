@@ -4,6 +4,7 @@ while a partition is retried, halts past its dead-letter budget, and says when i
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -202,10 +203,15 @@ async def test_a_partition_paused_for_a_retry_survives_a_rebalance_that_keeps_it
     paused for a retry, and the coordinator's freeze made the group rebalance. The rebalance gave
     the partition back to the same member, which had forgotten the retry on revocation, while
     kafka-python kept the partition paused: nothing resumed it, and statuses stopped."""
-    from claimflow_shared.kafka import consumer as consumer_module  # noqa: PLC0415
+    real_retry_later = EventConsumer._retry_later
 
-    # Retries wait longer than the test: only the rebalance can bring the partition back.
-    monkeypatch.setattr(consumer_module, "_backoff", lambda _attempt, _ceiling: 120.0)
+    def patient_retry_later(self: EventConsumer, *args: Any) -> None:
+        # Retries wait longer than the test, so only the rebalance can bring the partition
+        # back. Only the retry: a poll error during the rebalance still backs off briefly.
+        real_retry_later(self, *args)
+        self._retry_at = dict.fromkeys(self._retry_at, time.monotonic() + 120.0)
+
+    monkeypatch.setattr(EventConsumer, "_retry_later", patient_retry_later)
     harness.failing.update({0, 1})
     consumer = harness.start()
     await asyncio.to_thread(publish, harness.settings, [_event(harness.topic, _key_for(0))])
