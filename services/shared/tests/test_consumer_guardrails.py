@@ -4,6 +4,7 @@ while a partition is retried, halts past its dead-letter budget, and says when i
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -227,10 +228,22 @@ async def test_a_partition_paused_for_a_retry_survives_a_rebalance_that_keeps_it
         bootstrap_servers=harness.settings.kafka_bootstrap_servers,
         group_id=harness.group,
     )
+    # The member keeps polling like any live member: a rebalance can take several rounds (the
+    # leader learns of the new topic's partitions and rejoins), and a member that stopped polling
+    # mid-way would hold every round up until the broker's rebalance timeout.
+    stop_polling = threading.Event()
+
+    def keep_polling() -> None:
+        while not stop_polling.is_set():
+            joined.poll(200)
+
+    poller = threading.Thread(target=keep_polling, name="joined-member")
+    poller.start()
     try:
-        await asyncio.to_thread(joined.poll, 5000)
         await eventually(lambda: _true(len(harness.handled) == 1), within=30)
     finally:
+        stop_polling.set()
+        await asyncio.to_thread(poller.join)
         await asyncio.to_thread(joined.close)
     assert consumer.assigned() == {TopicPartition(harness.topic, p) for p in (0, 1)}
 
