@@ -147,10 +147,18 @@ ENV_VAR = {
     "properties": {"name": string(minLength=1)},
     "description": "an EnvVar: name with value or valueFrom",
 }
+KAFKA_SECURITY: Schema = {
+    "securityProtocol": string(
+        "how the clients connect", enum=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+    ),
+    "saslMechanism": string(enum=["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]),
+    "saslUsername": string("the service's Kafka user (a Strimzi KafkaUser's name)"),
+}
 KAFKA = obj(
     {
         "bootstrapServers": string("comma-separated host:port list", minLength=1),
         "topicPrefix": string("prepended to every topic name"),
+        **KAFKA_SECURITY,
     },
     description="the Kafka cluster; global.kafka wins where set",
 )
@@ -166,6 +174,8 @@ GLOBAL: Schema = {
             "properties": {
                 "bootstrapServers": string("every chart's Kafka; wins over kafka.*"),
                 "topicPrefix": string("every chart's topic prefix"),
+                "securityProtocol": KAFKA_SECURITY["securityProtocol"],
+                "saslMechanism": KAFKA_SECURITY["saslMechanism"],
             },
         },
         "otlpEndpoint": string("every chart's OTLP/HTTP collector; wins over otlpEndpoint"),
@@ -222,6 +232,7 @@ INGRESS = obj(
         "annotations": labels("annotations of the Ingress"),
         "host": string("the host the routes are served on", minLength=1),
         "tls": TLS,
+        "allowInsecure": boolean("render the Ingress without tls (plain HTTP): claims carry PHI"),
     }
 )
 HTTP_ROUTE = obj(
@@ -230,6 +241,7 @@ HTTP_ROUTE = obj(
         "annotations": labels("annotations of the HTTPRoute"),
         "parentRefs": array(free("a Gateway API ParentReference"), "the Gateways to attach to"),
         "hostnames": array(string(), "the hosts the routes are served on"),
+        "allowInsecure": boolean("allow parentRefs without the sectionName of an HTTPS listener"),
     }
 )
 # Labels, names and scheduling every chart has.
@@ -361,13 +373,35 @@ def secret_keys(settings: tuple[str, ...]) -> Schema:
     )
 
 
+def secret_files(settings: tuple[str, ...]) -> Schema:
+    """Setting -> {secret, key}: a setting's file from a Secret of another name (a Strimzi
+    KafkaUser's password, a cluster CA's ca.crt)."""
+    return obj(
+        {
+            setting: obj(
+                {
+                    "secret": string("the Secret's name", minLength=1),
+                    "key": string("the key holding the setting", minLength=1),
+                },
+                required=("secret", "key"),
+            )
+            for setting in settings
+        },
+        description="settings taken from other Secrets, setting: {secret, key}",
+    )
+
+
 def service_chart(name: str) -> Schema:
     secrets: Schema = {
         "databaseUrl": DATABASE_URL,
         "apiKeys": array(API_KEY, "[{principal, organisation, sha256 (of the key), roles}]"),
+        "rateLimitStorageUrl": string("redis://host:6379/0; empty = per process"),
+        "databaseCaCert": string(
+            "PEM of the CA that signs the database server's certificate (sslmode=verify-full)"
+        ),
+        "kafkaSaslPassword": string("the Kafka user's password (SASL)"),
+        "kafkaCaCert": string("PEM of the CA that signs the brokers' certificates"),
     }
-    if name == "adjudication":
-        secrets["rateLimitStorageUrl"] = string("redis://host:6379/0; empty = per process")
     migrations: Schema = {
         "enabled": boolean("run the migrations hook Job before install and upgrade"),
         "command": COMMAND,
@@ -382,8 +416,13 @@ def service_chart(name: str) -> Schema:
         migrations["secrets"] = obj({"migrationDatabaseUrl": DATABASE_URL})
     properties: Schema = {
         **POD_COMMON,
+        "databaseSslMode": string(
+            "PGSSLMODE: the TLS mode of a database URL that names none",
+            enum=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+        ),
         "existingSecret": string("a Secret with the claimflow_* files; else one is generated"),
         "existingSecretKeys": secret_keys(tuple(secrets)),
+        "secretFiles": secret_files(tuple(secrets)),
         "secrets": obj(secrets, description="the generated Secret's contents"),
         "api": component(with_enabled=False),
         "worker": component(with_enabled=True),
@@ -417,6 +456,7 @@ def operator_chart() -> Schema:
     properties: Schema = {
         **POD_COMMON,
         "watchNamespaces": array(string(minLength=1), "empty = every namespace"),
+        "secretFiles": secret_files(("kafkaSaslPassword", "kafkaCaCert")),
         "healthPort": port("kopf's liveness endpoint"),
         "metricsPort": port("/metrics"),
         "resources": RESOURCES,

@@ -53,7 +53,15 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 SECRETS_DIR = "/var/run/secrets/claimflow"
 # The `uri` of a CloudNativePG `<cluster>-app` Secret, and the Secrets ci scenarios name.
 CNPG_URI = "postgresql://app:ci-only@claimflow-intake-db-rw:5432/app"
-EXISTING_SECRETS = {"claimflow-intake-db-app": {"uri": CNPG_URI}}
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+# The Secrets the data tier's operators create (k8s/data): CloudNativePG's app credentials and
+# CA, Strimzi's KafkaUser password and cluster CA.
+EXISTING_SECRETS = {
+    "claimflow-intake-db-app": {"uri": CNPG_URI},
+    "claimflow-intake-db-ca": {"ca.crt": CA_PEM},
+    "claimflow-intake": {"password": "scram-password"},
+    "claimflow-kafka-cluster-ca-cert": {"ca.crt": CA_PEM},
+}
 POD_KINDS = ("Deployment", "Job", "Pod")
 STANDARD_LABELS = (
     "app.kubernetes.io/name",
@@ -131,6 +139,44 @@ def test_values_schema_rejects_misspelt_values(
     scenario = Scenario(chart, "defaults")
     with pytest.raises(HelmError, match=r"additional properties|additionalProperties"):
         chart_workspace.template(scenario, "--set", typo)
+
+
+@pytest.mark.parametrize("chart", ["intake", "claimflow"])
+def test_an_ingress_without_tls_is_refused_unless_insecure_is_allowed(
+    chart_workspace: ChartWorkspace, chart: str
+) -> None:
+    scenario = Scenario(chart, "defaults")
+    with pytest.raises(HelmError, match=r"ingress\.tls is empty: claims carry PHI"):
+        chart_workspace.template(scenario, "--set", "ingress.enabled=true")
+    plain = chart_workspace.template(
+        scenario, "--set", "ingress.enabled=true", "--set", "ingress.allowInsecure=true"
+    )
+    (ingress,) = by_kind(plain, "Ingress")
+    assert "tls" not in ingress["spec"]
+
+
+@pytest.mark.parametrize("chart", ["audit-log", "claimflow"])
+def test_an_httproute_attaches_only_to_https_listeners_unless_insecure_is_allowed(
+    chart_workspace: ChartWorkspace, chart: str
+) -> None:
+    scenario = Scenario(chart, "defaults")
+    (default,) = by_kind(
+        chart_workspace.template(scenario, "--set", "httpRoute.enabled=true"), "HTTPRoute"
+    )
+    assert [ref["sectionName"] for ref in default["spec"]["parentRefs"]] == ["https"]
+    any_listener = [
+        "--set",
+        "httpRoute.enabled=true",
+        "--set-json",
+        'httpRoute.parentRefs=[{"name": "public"}]',
+    ]
+    with pytest.raises(HelmError, match=r"public has no sectionName; claims carry PHI"):
+        chart_workspace.template(scenario, *any_listener)
+    allowed = chart_workspace.template(
+        scenario, *any_listener, "--set", "httpRoute.allowInsecure=true"
+    )
+    (route,) = by_kind(allowed, "HTTPRoute")
+    assert route["spec"]["parentRefs"] == [{"name": "public"}]
 
 
 def test_generated_secret_requires_a_database_url(chart_workspace: ChartWorkspace) -> None:
@@ -347,11 +393,39 @@ def test_settings_and_secret_files_reach_the_service(
         monkeypatch.setenv(name, value)
     settings: Any = SETTINGS[scenario.chart](_secrets_dir=tmp_path)
     values = yaml.safe_load(scenario.values_file.read_text())
-    expected_url = values["secrets"].get("databaseUrl") or async_url(CNPG_URI)
+    expected_url = async_url(values["secrets"].get("databaseUrl") or CNPG_URI)
     assert settings.database_url.get_secret_value() == expected_url
+    # Kafka: SASL_SSL as the service's own KafkaUser.
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_username == f"claimflow-{scenario.chart}"
+    assert settings.kafka_sasl_password is not None
+    if scenario.name == "cnpg":
+        assert settings.kafka_sasl_password.get_secret_value() == "scram-password"
+        assert config["CLAIMFLOW_KAFKA_SSL_CAFILE"] == f"{SECRETS_DIR}/claimflow_kafka_ca_cert"
+        assert config["PGSSLROOTCERT"] == f"{SECRETS_DIR}/claimflow_database_ca_cert"
+    # Keys are re-read from the mounted Secret when it changes.
+    assert config["CLAIMFLOW_API_KEYS_FILE"] == f"{SECRETS_DIR}/claimflow_api_keys"
+    # The chart's default holds production to a verified database, whatever the URL says.
+    assert config["PGSSLMODE"] == "verify-full"
     assert [k.principal for k in settings.api_keys] == ["ci"]
     assert settings.http_host == "0.0.0.0"
     assert settings.http_port == spec["containers"][0]["ports"][0]["containerPort"]
+
+
+def test_a_database_ca_reaches_the_service_as_libpqs_root_certificate(
+    chart_workspace: ChartWorkspace,
+) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    docs = chart_workspace.template(
+        Scenario("intake", "defaults"), "--set-string", f"secrets.databaseCaCert={pem}"
+    )
+    (config,) = config_maps(docs).values()
+    assert config["PGSSLROOTCERT"] == f"{SECRETS_DIR}/claimflow_database_ca_cert"
+    (secret,) = by_kind(docs, "Secret")
+    assert secret["stringData"]["claimflow_database_ca_cert"] == pem
+    # Without one nothing points at a missing file.
+    (plain,) = config_maps(chart_workspace.template(Scenario("intake", "defaults"))).values()
+    assert "PGSSLROOTCERT" not in plain
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
@@ -383,7 +457,9 @@ def test_migrations_run_as_a_hook_before_everything(
 
 def test_cnpg_secret_key_uri_becomes_the_database_url_file(rendered: dict[str, Docs]) -> None:
     """existingSecretKeys {databaseUrl: uri}: CloudNativePG's key, under the settings' file
-    name, in every pod that reads it; the API keys come from the generated Secret."""
+    name, in every pod that reads it; secretFiles bring the database's CA, the KafkaUser's
+    password and the Kafka CA from their own Secrets; the API keys come from the generated
+    Secret."""
     docs = rendered["intake-cnpg"]
     (generated,) = by_kind(docs, "Secret")
     assert set(generated["stringData"]) == {"claimflow_api_keys"}
@@ -398,6 +474,14 @@ def test_cnpg_secret_key_uri_becomes_the_database_url_file(rendered: dict[str, D
                     "items": [{"key": "uri", "path": "claimflow_database_url"}],
                 }
             },
+            *(
+                {"secret": {"name": name, "items": [{"key": key, "path": path}]}}
+                for name, key, path in (
+                    ("claimflow-intake-db-ca", "ca.crt", "claimflow_database_ca_cert"),
+                    ("claimflow-kafka-cluster-ca-cert", "ca.crt", "claimflow_kafka_ca_cert"),
+                    ("claimflow-intake", "password", "claimflow_kafka_sasl_password"),
+                )
+            ),
             {"secret": {"name": generated["metadata"]["name"]}},
         ]
 
@@ -406,6 +490,8 @@ def test_audit_owner_url_can_come_from_cnpg_too(chart_workspace: ChartWorkspace)
     docs = chart_workspace.template(
         Scenario("audit-log", "existing-secret"),
         *("--set", "existingSecretKeys.databaseUrl=uri"),
+        *("--set", "secretFiles.kafkaSaslPassword.secret=claimflow-audit-log"),
+        *("--set", "secretFiles.kafkaSaslPassword.key=password"),
         *("--set", "migrations.existingSecret=claimflow-audit-log-db-app"),
         *("--set", "migrations.existingSecretKeys.migrationDatabaseUrl=uri"),
     )
@@ -562,7 +648,11 @@ def test_umbrella_routes_one_host_to_each_service(rendered: dict[str, Docs], kin
 
 def test_umbrella_leaves_out_routes_of_disabled_charts(chart_workspace: ChartWorkspace) -> None:
     docs = chart_workspace.template(
-        Scenario("claimflow", "minimal"), "--set", "ingress.enabled=true"
+        Scenario("claimflow", "minimal"),
+        "--set",
+        "ingress.enabled=true",
+        "--set",
+        "ingress.tls[0].secretName=claimflow-tls",
     )
     (ingress,) = by_kind(docs, "Ingress")
     paths = [p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]]

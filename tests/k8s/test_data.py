@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from claimflow_devstack.paths import repo_root
-from claimflow_shared.events.catalog import Topics
+from claimflow_shared.events.catalog import PHI_TOPICS, Topics
+from claimflow_shared.kafka.grants import SERVICE_GRANTS
 from claimflow_shared.plans.topic import PLANS_PARTITIONS, PLANS_TOPIC_CONFIG
 from claimflow_shared.settings import ServiceSettings
 
@@ -50,9 +51,11 @@ def test_kafka_runs_in_kraft_mode_on_a_node_pool() -> None:
     assert set(pool["spec"]["roles"]) == {"controller", "broker"}
     assert pool["spec"]["replicas"] >= 3
     assert pool["spec"]["storage"]["type"] in {"jbod", "persistent-claim"}
-    listeners = kafka["spec"]["kafka"]["listeners"]
-    assert {"name": "plain", "port": 9092, "type": "internal", "tls": False} in listeners
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    # The charts' default bootstrap address is this listener's.
+    assert (listener["port"], listener["type"]) == (9093, "internal")
     assert "topicOperator" in kafka["spec"]["entityOperator"]
+    assert "userOperator" in kafka["spec"]["entityOperator"]
 
 
 def test_kafka_keeps_two_copies_of_every_acknowledged_write() -> None:
@@ -79,6 +82,21 @@ def test_topics_belong_to_the_cluster_and_are_replicated(name: str) -> None:
     if config.get("cleanup.policy") != "compact":
         # Event topics expire: the audit log is the durable record, not Kafka.
         assert config["retention.ms"] > 0
+
+
+def test_phi_and_dead_letters_are_kept_as_briefly_as_the_services_create_them() -> None:
+    settings = ServiceSettings()
+    declared = _topics()
+    for topic in PHI_TOPICS:
+        assert declared[topic]["spec"]["config"]["retention.ms"] == settings.kafka_phi_retention_ms
+    dead = declared[settings.kafka_dead_letter_topic]["spec"]["config"]["retention.ms"]
+    assert dead == settings.kafka_dead_letter_retention_ms
+    others = {
+        declared[t]["spec"]["config"].get("retention.ms")
+        for t in _catalog_topics() - PHI_TOPICS - {Topics.PLANS}
+    }
+    # Shorter than every other event topic's replay window.
+    assert all(settings.kafka_phi_retention_ms < other for other in others)
 
 
 def test_plans_topic_is_compacted_exactly_as_the_services_create_it() -> None:
@@ -126,3 +144,52 @@ def test_the_data_tier_guide_names_the_secrets_the_charts_consume() -> None:
         assert f"{cluster}-app" in readme, cluster
     assert "claimflow-audit-log-db-restricted" in readme
     assert "claimflow-kafka-kafka-bootstrap" in readme
+
+
+def test_every_database_is_backed_up_encrypted_every_night() -> None:
+    stores = {s["metadata"]["name"]: s["spec"] for s in objects_of("ObjectStore", DATA)}
+    schedules = {
+        s["spec"]["cluster"]["name"]: s["spec"] for s in objects_of("ScheduledBackup", DATA)
+    }
+    clusters = objects_of("Cluster", DATA)
+    assert len(clusters) == 3
+    for cluster in clusters:
+        name = cluster["metadata"]["name"]
+        (plugin,) = cluster["spec"]["plugins"]
+        assert plugin["isWALArchiver"] is True
+        store = stores[plugin["parameters"]["barmanObjectName"]]
+        # PHI leaves the cluster here: encrypted at the object store, WAL and base backups.
+        assert store["configuration"]["wal"]["encryption"]
+        assert store["configuration"]["data"]["encryption"]
+        assert store["retentionPolicy"].endswith("d")
+        schedule = schedules[name]
+        assert schedule["method"] == "plugin"
+        assert schedule["pluginConfiguration"]["name"] == plugin["name"]
+
+
+def test_kafka_admits_only_authenticated_users_under_acls() -> None:
+    spec = _one("Kafka")["spec"]["kafka"]
+    assert [listener["authentication"]["type"] for listener in spec["listeners"]] == [
+        "scram-sha-512"
+    ]
+    assert all(listener["tls"] for listener in spec["listeners"])
+    assert spec["authorization"]["type"] == "simple"
+
+
+def test_every_kafka_user_has_exactly_the_services_grants() -> None:
+    users = {u["metadata"]["name"]: u["spec"] for u in objects_of("KafkaUser", DATA)}
+    assert set(users) == {f"claimflow-{service}" for service in SERVICE_GRANTS}
+    dead_letters = ServiceSettings().kafka_dead_letter_topic
+    for service, grants in SERVICE_GRANTS.items():
+        spec = users[f"claimflow-{service}"]
+        assert spec["authentication"]["type"] == "scram-sha-512"
+        declared = {
+            (acl["resource"]["type"], acl["resource"]["name"], op)
+            for acl in spec["authorization"]["acls"]
+            for op in acl["operations"]
+        }
+        writes = set(grants.writes) | ({dead_letters} if grants.dead_letters else set())
+        expected = {("topic", t, op) for t in writes for op in ("Write", "Describe")}
+        expected |= {("topic", t, op) for t in grants.reads for op in ("Read", "Describe")}
+        expected |= {("group", g, "Read") for g in grants.groups}
+        assert declared == expected, service

@@ -15,6 +15,20 @@ case), so they never show in `kubectl describe` or the process environment.
   "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS" $kafka.bootstrapServers
   "CLAIMFLOW_KAFKA_TOPIC_PREFIX" ($kafka.topicPrefix | default "")
 -}}
+{{- with $kafka.securityProtocol }}
+{{- $_ := set $data "CLAIMFLOW_KAFKA_SECURITY_PROTOCOL" . }}
+{{- end }}
+{{- with $kafka.saslMechanism }}
+{{- $_ := set $data "CLAIMFLOW_KAFKA_SASL_MECHANISM" . }}
+{{- end }}
+{{- with $kafka.saslUsername }}
+{{- $_ := set $data "CLAIMFLOW_KAFKA_SASL_USERNAME" . }}
+{{- end }}
+{{- /* An unmapped existingSecret holds whatever files it holds: trusted to hold the password. */}}
+{{- $wholeSecret := and .Values.existingSecret (not .Values.existingSecretKeys) }}
+{{- if and (hasPrefix "SASL_" ($kafka.securityProtocol | default "")) (not $wholeSecret) (not (include "claimflow.config.hasSecret" (dict "ctx" . "setting" "kafkaSaslPassword"))) }}
+{{- fail (printf "%s: kafka.securityProtocol %s needs the Kafka user's password: secretFiles.kafkaSaslPassword: {secret: <the KafkaUser's name>, key: password} (or, in a service chart, secrets.kafkaSaslPassword)" .Chart.Name $kafka.securityProtocol) }}
+{{- end }}
 {{- with ($global.otlpEndpoint | default .Values.otlpEndpoint) }}
 {{- $_ := set $data "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- end }}
@@ -26,8 +40,23 @@ case), so they never show in `kubectl describe` or the process environment.
 {{- if .Values.worker }}
 {{- $_ := set $data "CLAIMFLOW_WORKER_HTTP_PORT" (toString .Values.worker.port) }}
 {{- end }}
-{{- if hasKey .Values "secrets" }}
+{{- if or (hasKey .Values "secrets") .Values.secretFiles }}
 {{- $_ := set $data "CLAIMFLOW_SECRETS_DIR" (include "claimflow.config.secretsDir" .) }}
+{{- end }}
+{{- if hasKey .Values "secrets" }}
+{{- /* Re-read when the kubelet updates the mounted Secret: keys change without a restart. */}}
+{{- $_ := set $data "CLAIMFLOW_API_KEYS_FILE" (printf "%s/claimflow_api_keys" (include "claimflow.config.secretsDir" .)) }}
+{{- /* libpq's variables, which asyncpg honours: the TLS mode of a database URL that names
+none (CloudNativePG's `uri` does not), and the CA that verifies the server. */}}
+{{- with .Values.databaseSslMode }}
+{{- $_ := set $data "PGSSLMODE" . }}
+{{- end }}
+{{- if include "claimflow.config.hasSecret" (dict "ctx" . "setting" "databaseCaCert") }}
+{{- $_ := set $data "PGSSLROOTCERT" (printf "%s/claimflow_database_ca_cert" (include "claimflow.config.secretsDir" .)) }}
+{{- end }}
+{{- if include "claimflow.config.hasSecret" (dict "ctx" . "setting" "kafkaCaCert") }}
+{{- $_ := set $data "CLAIMFLOW_KAFKA_SSL_CAFILE" (printf "%s/claimflow_kafka_ca_cert" (include "claimflow.config.secretsDir" .)) }}
+{{- end }}
 {{- end }}
 {{- if hasKey .Values "watchNamespaces" }}
 {{- $_ := set $data "CLAIMFLOW_OPERATOR_NAMESPACES" (join "," .Values.watchNamespaces) }}
@@ -104,19 +133,29 @@ helm.sh/hook-delete-policy: before-hook-creation
 {{- if and .Values.existingSecret .Values.existingSecretKeys }}true{{ end -}}
 {{- end -}}
 
-{{/* .Values.secrets without the settings existingSecretKeys takes from existingSecret. */}}
+{{/* .Values.secrets without the settings existingSecretKeys takes from existingSecret and
+secretFiles from other Secrets. */}}
 {{- define "claimflow.config.unmappedSecrets" -}}
 {{- $rest := deepCopy (.Values.secrets | default dict) -}}
 {{- range $setting, $_ := .Values.existingSecretKeys | default dict }}
 {{- $_ := unset $rest $setting }}
 {{- end }}
+{{- range $setting, $_ := .Values.secretFiles | default dict }}
+{{- $_ := unset $rest $setting }}
+{{- end }}
 {{- toYaml $rest }}
+{{- end -}}
+
+{{/* dict ctx setting: "true" when the pods get the setting's secret file from anywhere. */}}
+{{- define "claimflow.config.hasSecret" -}}
+{{- $v := .ctx.Values -}}
+{{- if or (index ($v.secrets | default dict) .setting) (and $v.existingSecret (index ($v.existingSecretKeys | default dict) .setting)) (index ($v.secretFiles | default dict) .setting) }}true{{ end -}}
 {{- end -}}
 
 {{/* The files of the Secret the chart generates (none with an unmapped existingSecret). */}}
 {{- define "claimflow.config.generatedSecretData" -}}
 {{- if not .Values.existingSecret }}
-{{- include "claimflow.config.secretData" (dict "secrets" .Values.secrets) }}
+{{- include "claimflow.config.secretData" (dict "secrets" (include "claimflow.config.unmappedSecrets" . | fromYaml)) }}
 {{- else if include "claimflow.config.mappedSecret" . }}
 {{- include "claimflow.config.secretData" (dict "secrets" (include "claimflow.config.unmappedSecrets" . | fromYaml)) }}
 {{- end }}

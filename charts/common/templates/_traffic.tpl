@@ -43,10 +43,13 @@ spec:
 
 {{/*
 dict ctx backends: an Ingress routing each {path, service, port} of backends (prefix match)
-on .Values.ingress.host.
+on .Values.ingress.host; HTTPS only unless .Values.ingress.allowInsecure.
 */}}
 {{- define "claimflow.traffic.ingress" -}}
 {{- $ing := .ctx.Values.ingress -}}
+{{- if and (not $ing.tls) (not $ing.allowInsecure) }}
+{{- fail "ingress.tls is empty: claims carry PHI, so the Ingress serves HTTPS only. Add ingress.tls ([{secretName, hosts}]), or set ingress.allowInsecure: true where TLS ends in front of the Ingress" }}
+{{- end }}
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
@@ -74,9 +77,17 @@ spec:
           {{- end }}
 {{- end -}}
 
-{{/* dict ctx backends: the Gateway API equivalent of the Ingress above. */}}
+{{/* dict ctx backends: the Gateway API equivalent of the Ingress above; each parentRef must
+name an HTTPS listener (sectionName) unless .Values.httpRoute.allowInsecure. */}}
 {{- define "claimflow.traffic.httpRoute" -}}
 {{- $route := .ctx.Values.httpRoute -}}
+{{- if not $route.allowInsecure }}
+{{- range $route.parentRefs }}
+{{- if not .sectionName }}
+{{- fail (printf "httpRoute.parentRefs: %s has no sectionName; claims carry PHI, so the route attaches only to a Gateway's HTTPS listener, named by sectionName. Name it, or set httpRoute.allowInsecure: true" .name) }}
+{{- end }}
+{{- end }}
+{{- end }}
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:

@@ -6,19 +6,24 @@ Deployments, the migrations hook Job and the `helm test` Pod.
 
 {{/*
 The projected volume's sources. existingSecretKeys (setting -> key, e.g. databaseUrl: uri for
-a CloudNativePG `<cluster>-app` Secret) takes those settings from existingSecret's keys, renamed
-to the files the settings read; the other settings then come from the generated Secret.
+a CloudNativePG `<cluster>-app` Secret) takes those settings from existingSecret's keys, and
+secretFiles (setting -> {secret, key}, e.g. kafkaSaslPassword from a Strimzi KafkaUser's
+Secret) from other Secrets, renamed to the files the settings read; the other settings then
+come from the generated Secret.
 */}}
 {{- define "claimflow.app.secretSources" -}}
 {{- if include "claimflow.config.mappedSecret" . }}
 {{- include "claimflow.config.secretItems" (dict "name" .Values.existingSecret "keys" .Values.existingSecretKeys) }}
+{{- else if .Values.existingSecret }}
+- secret:
+    name: {{ .Values.existingSecret }}
+{{- end }}
+{{- range $setting, $file := .Values.secretFiles | default dict }}
+{{ include "claimflow.config.secretItems" (dict "name" $file.secret "keys" (dict $setting $file.key)) }}
+{{- end }}
 {{- if include "claimflow.config.generatedSecretData" . | fromYaml }}
 - secret:
     name: {{ include "claimflow.config.generatedSecretName" . }}
-{{- end }}
-{{- else }}
-- secret:
-    name: {{ include "claimflow.config.secretName" . }}
 {{- end }}
 {{- end -}}
 
@@ -151,14 +156,16 @@ spec:
 
 {{/*
 The generated Secrets: none when existingSecret names the operator's own, only the settings
-existingSecretKeys leaves out when it maps some.
+existingSecretKeys and secretFiles leave out when they map some.
 */}}
 {{- define "claimflow.app.secrets" -}}
+{{- $elsewhere := merge (dict) (.Values.secretFiles | default dict) (.Values.existingSecretKeys | default dict) }}
 {{- if not .Values.existingSecret }}
-{{- include "claimflow.config.secret" (dict "ctx" . "name" (include "claimflow.config.secretName" .) "secrets" .Values.secrets "required" (list "databaseUrl") "path" "secrets" "existingPath" "existingSecret") }}
+{{- $required := ternary (list) (list "databaseUrl") (hasKey (.Values.secretFiles | default dict) "databaseUrl") }}
+{{- include "claimflow.config.secret" (dict "ctx" . "name" (include "claimflow.config.secretName" .) "secrets" (include "claimflow.config.unmappedSecrets" . | fromYaml) "required" $required "path" "secrets" "existingPath" "existingSecret") }}
 {{- else if include "claimflow.config.mappedSecret" . }}
 {{- $rest := include "claimflow.config.unmappedSecrets" . | fromYaml }}
-{{- $required := ternary (list) (list "databaseUrl") (hasKey .Values.existingSecretKeys "databaseUrl") }}
+{{- $required := ternary (list) (list "databaseUrl") (hasKey $elsewhere "databaseUrl") }}
 {{- /* Rendered (and so checked) when it has files, or when the database URL is missing. */}}
 {{- if or $required (include "claimflow.config.generatedSecretData" . | fromYaml) }}
 {{- include "claimflow.config.secret" (dict "ctx" . "name" (include "claimflow.config.generatedSecretName" .) "secrets" $rest "required" $required "path" "secrets" "existingPath" "existingSecretKeys") }}
