@@ -64,11 +64,16 @@ def intake_processes(
         "CLAIMFLOW_OUTBOX_BATCH_SIZE": "1",
         "CLAIMFLOW_CONSUMER_GROUP": f"intake-{topic_prefix}",
         "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        # The tests here are loads from one principal, not a client to be kept in check.
+        "CLAIMFLOW_SUBMISSION_RATE_LIMIT": "100000/minute",
+        "CLAIMFLOW_IMPORT_RATE_LIMIT": "100000/minute",
     }
     service("intake").run_migrations(env, tmp_path)
     group = ServiceProcesses(env, tmp_path)
 
-    def start(role: str) -> Any:
+    def start(role: str, **settings: str) -> Any:
+        """Start `role`, with CLAIMFLOW_* `settings` (lower-case names) added to the env."""
+        group.env.update({f"CLAIMFLOW_{name.upper()}": value for name, value in settings.items()})
         port = api_port if role == "api" else worker_port
         return group.start(role, service("intake").command(role), port)
 

@@ -111,3 +111,19 @@ def test_worker_killed_mid_relay_then_restarted_publishes_every_claim_once_per_e
         listed = client.get("/v1/claims", params={"limit": 100}).json()
         assert len(listed["items"]) == 100
         assert listed["next_cursor"]
+
+
+def test_failed_authentications_are_throttled_per_client_behind_a_trusted_proxy(
+    intake_processes: Any,
+) -> None:
+    """Behind the Ingress every request comes from the proxy: the client is the address the
+    proxy (here loopback, trusted by default) names in X-Forwarded-For."""
+    intake_processes("api", auth_failure_limit="3/minute")
+    guesser = {"X-Forwarded-For": "203.0.113.7"}
+    with httpx.Client(base_url=intake_processes.base_url, timeout=10) as client:
+        for n in range(3):
+            wrong = client.get("/v1/claims", headers={**guesser, "Authorization": f"Bearer {n}"})
+            assert wrong.status_code == 401
+        assert client.get("/v1/claims", headers={**guesser, **HEADERS}).status_code == 429
+        other = client.get("/v1/claims", headers={"X-Forwarded-For": "203.0.113.8", **HEADERS})
+        assert other.status_code == 200

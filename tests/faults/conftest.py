@@ -145,6 +145,9 @@ def pipeline(
         "CLAIMFLOW_KAFKA_TOPIC_PREFIX": topic_prefix,
         "CLAIMFLOW_API_KEYS": _api_keys(),
         "CLAIMFLOW_LOG_LEVEL": "WARNING",
+        # Thousands of claims from one principal: a load, not a client to be kept in check.
+        "CLAIMFLOW_SUBMISSION_RATE_LIMIT": "1000000/minute",
+        "CLAIMFLOW_IMPORT_RATE_LIMIT": "1000000/minute",
         "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
         # A frozen replica loses its partitions after this; short, so the freezes can be too.
         "CLAIMFLOW_KAFKA_SESSION_TIMEOUT_MS": str(CONSUMER_SESSION_TIMEOUT_MS),

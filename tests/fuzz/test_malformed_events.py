@@ -3,7 +3,8 @@
 For each consumer (intake's status consumer, adjudication's claims and payments consumer,
 audit-log's consumer of every topic) the test publishes, on each of its topics, garbage bytes,
 broken JSON, JSON that is no CloudEvent, a CloudEvent of an unknown type, one of the topic's
-type with data that does not fit it, and a record without a value. What the consumer must
+type with data that does not fit it, a record without a value, and a valid event of another
+topic's type (a forgery: acting consumers refuse it, whatever its data). What the consumer must
 refuse lands on the dead-letter topic with `dlq.reason` and `dlq.source.topic`; then a valid
 event, sent after all of them, is still processed.
 
@@ -57,24 +58,13 @@ from claimflow_shared.events import (
     Topics,
     new_event,
 )
+from claimflow_shared.events.catalog import TOPIC_TYPES
 from claimflow_shared.migrate import upgrade
 from claimflow_shared.settings import ServiceSettings
 
 KEY = "malformed-events-key"
 KEYS = [api_key(KEY, "fuzzer", {"submitter", "reader", "auditor", "payer-reader"})]
 D = Decimal
-
-# Each topic (unprefixed) and the event type that belongs on it (docs/events.md, Topics).
-TOPIC_TYPES = {
-    Topics.CLAIMS_SUBMITTED: "io.claimflow.claim.submitted.v1",
-    Topics.CLAIMS_ADJUDICATED: "io.claimflow.claim.adjudicated.v1",
-    Topics.CLAIMS_REVERSED: "io.claimflow.claim.reversed.v1",
-    Topics.PAYMENTS_REQUESTED: "io.claimflow.payment.requested.v1",
-    Topics.PAYMENTS_COMPLETED: "io.claimflow.payment.completed.v1",
-    Topics.PAYMENTS_FAILED: "io.claimflow.payment.failed.v1",
-    Topics.AUDIT_ACCESS: "io.claimflow.audit.access.v1",
-    Topics.PLANS: "io.claimflow.plan.published.v1",
-}
 
 
 def _cloudevent(type_: str, data: Any) -> bytes:
@@ -92,6 +82,33 @@ def _cloudevent(type_: str, data: Any) -> bytes:
     ).encode()
 
 
+ACCESS_TYPE = TOPIC_TYPES[Topics.AUDIT_ACCESS]
+
+
+def _forged(topic_type: str) -> bytes:
+    """A valid event of a type that does not belong where it is sent."""
+    claim_id = str(uuid.uuid4())
+    if topic_type != ACCESS_TYPE:
+        return _cloudevent(
+            ACCESS_TYPE,
+            {
+                "claim_id": claim_id,
+                "principal": "forger",
+                "action": "claim.read",
+                "accessed_at": "2024-05-01T12:00:00Z",
+            },
+        )
+    return _cloudevent(
+        TOPIC_TYPES[Topics.PAYMENTS_FAILED],
+        {
+            "payment_id": str(uuid.uuid4()),
+            "claim_id": claim_id,
+            "reason": "forged",
+            "failed_at": "2024-05-01T12:00:00Z",
+        },
+    )
+
+
 def poison(topic_type: str) -> dict[str, bytes | None]:
     """Name -> record value; None is a record without a value (a tombstone)."""
     return {
@@ -101,6 +118,8 @@ def poison(topic_type: str) -> dict[str, bytes | None]:
         "unknown-type": _cloudevent("io.example.unknown.v1", {}),
         "bad-data": _cloudevent(topic_type, {"claim_id": "not-a-uuid", "amount": "NaN"}),
         "tombstone": None,
+        # A valid event of another topic's type: a forgery an acting consumer must not act on.
+        "wrong-topic": _forged(topic_type),
     }
 
 

@@ -18,18 +18,27 @@ MIN_CASES = 1000
 
 # service -> (cases per operation and mode, extra environment). The budgets put each service
 # just over MIN_CASES; operations without inputs add only a case or two each.
+# The real limits would answer most cases with 429 (a budget spent, or a client throttled for
+# the fuzzer's unauthenticated cases); the limiters' own behaviour is tested with the services.
+UNLIMITED = {"CLAIMFLOW_AUTH_FAILURE_LIMIT": "1000000/minute"}
 SERVICES = {
-    "intake": (130, {}),
+    "intake": (
+        130,
+        {
+            **UNLIMITED,
+            "CLAIMFLOW_SUBMISSION_RATE_LIMIT": "1000000/minute",
+            "CLAIMFLOW_IMPORT_RATE_LIMIT": "1000000/minute",
+        },
+    ),
     "adjudication": (
         130,
         {
-            # The real limit (10/minute) would answer most cases with 429; the limiter's own
-            # behaviour is tested with the service.
+            **UNLIMITED,
             "CLAIMFLOW_TOP_PROVIDERS_RATE_LIMIT": "1000000/minute",
             "CLAIMFLOW_PLANS_DIR": str(example_plans_dir()),
         },
     ),
-    "audit-log": (180, {}),
+    "audit-log": (180, UNLIMITED),
 }
 
 

@@ -148,7 +148,13 @@ async def test_swagger_ui_bundle_is_the_real_swagger_ui(client: httpx.AsyncClien
 async def test_production_serves_no_docs_unless_asked(
     environment: str, api_docs: bool | None, served: bool
 ) -> None:
-    settings = ServiceSettings(service_name="docs-test", environment=environment, api_docs=api_docs)
+    settings = ServiceSettings(
+        service_name="docs-test",
+        environment=environment,
+        api_docs=api_docs,
+        # Production takes only a database it verifies.
+        database_url="postgresql://app@db:5432/app?sslmode=verify-full",  # type: ignore[arg-type]
+    )
     app = build_app(
         settings, title="Docs test", description="t", version="1", lifespan=_lifespan, checks={}
     )

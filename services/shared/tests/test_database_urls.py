@@ -120,3 +120,40 @@ async def test_sslmode_require_is_honoured_not_dropped(database_url: str) -> Non
             await ping(engine)
     finally:
         await engine.dispose()
+
+
+VERIFIED = "postgresql://app:s3cret@db:5432/app?sslmode=verify-full"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:s3cret@db:5432/app",
+        "postgresql://app:s3cret@db:5432/app?sslmode=prefer",
+        "postgresql://app:s3cret@db:5432/app?sslmode=require",
+        "postgresql://app:s3cret@db:5432/app?sslmode=verify-ca",
+    ],
+)
+def test_production_refuses_a_database_it_does_not_verify(url: str) -> None:
+    with pytest.raises(ValidationError, match="sslmode=verify-full") as refused:
+        ServiceSettings(environment="production", database_url=url)  # type: ignore[arg-type]
+    assert "s3cret" not in str(refused.value)
+    # Anywhere else the same URL is fine: local stacks and tests have no TLS.
+    ServiceSettings(environment="staging", database_url=url)  # type: ignore[arg-type]
+
+
+def test_production_takes_verify_full_or_an_explicit_opt_in() -> None:
+    verified = ServiceSettings(environment="production", database_url=VERIFIED)  # type: ignore[arg-type]
+    assert make_url(verified.database_url.get_secret_value()).query["ssl"] == "verify-full"
+    encrypted = "postgresql://app:s3cret@db:5432/app?sslmode=require"
+    ServiceSettings(
+        environment="production",
+        database_url=encrypted,  # type: ignore[arg-type]
+        database_allow_unverified_tls=True,
+    )
+    with pytest.raises(ValidationError, match="sslmode=verify-full"):
+        ServiceSettings(
+            environment="production",
+            database_url="postgresql://app:s3cret@db:5432/app?sslmode=disable",  # type: ignore[arg-type]
+            database_allow_unverified_tls=True,
+        )

@@ -1,11 +1,15 @@
-"""API keys are configured as hashes and authenticate to a principal with roles."""
+"""API keys are configured as hashes and authenticate to a principal with roles; a key file
+is re-read when it changes."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from claimflow_shared.settings import ServiceSettings
@@ -67,3 +71,75 @@ def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("CLAIMFLOW_DATABASE_URL", raising=False)
     settings = ServiceSettings(_secrets_dir=directory)  # type: ignore[call-arg]
     assert settings.database_url.get_secret_value() == "postgresql+asyncpg://u:p@db/claims"
+
+
+def _key_file(path: Path, **keys: list[str]) -> None:
+    """Write the key file atomically, as the kubelet swaps a mounted Secret."""
+    entries = [
+        {"principal": name, "sha256": hashlib.sha256(name.encode()).hexdigest(), "roles": roles}
+        for name, roles in keys.items()
+    ]
+    staged = path.with_suffix(".new")
+    staged.write_text(json.dumps(entries))
+    staged.replace(path)
+
+
+def _reloads(result: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "claimflow_api_key_reloads_total", {"service": "keys-test", "result": result}
+    )
+    return value or 0.0
+
+
+def test_a_key_file_is_reread_when_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A revoked key stops working, and a new one works, without a restart; a broken file
+    keeps the keys in force and says so without quoting it."""
+    keys = tmp_path / "claimflow_api_keys"
+    _key_file(keys, alice=["reader"])
+    settings = ServiceSettings(api_keys_file=keys)
+    authenticator = ApiKeyAuthenticator(
+        settings.api_keys, key_file=settings.api_keys_file, service="keys-test", recheck_seconds=0
+    )
+    assert authenticator.authenticate("alice") is not None
+    assert authenticator.authenticate("bob") is None
+
+    loaded = _reloads("loaded")
+    _key_file(keys, bob=["submitter"])
+    assert authenticator.authenticate("alice") is None
+    bob = authenticator.authenticate("bob")
+    assert bob is not None
+    assert bob.roles == {"submitter"}
+    assert _reloads("loaded") == loaded + 1
+
+    failed = _reloads("failed")
+    keys.write_text('[{"principal": "mallory", "sha256": "not-a-hash", "roles": []}]')
+    with caplog.at_level(logging.ERROR):
+        assert authenticator.authenticate("bob") is not None
+        assert authenticator.authenticate("bob") is not None
+    assert _reloads("failed") == failed + 1  # reported once per change, not per request
+    assert "mallory" not in caplog.text
+    assert "not-a-hash" not in caplog.text
+
+    keys.unlink()
+    assert authenticator.authenticate("bob") is not None  # a vanished file changes nothing
+
+
+def test_a_key_file_is_checked_at_most_once_per_interval(tmp_path: Path) -> None:
+    keys = tmp_path / "claimflow_api_keys"
+    _key_file(keys, alice=["reader"])
+    authenticator = ApiKeyAuthenticator([], key_file=keys, recheck_seconds=3600)
+    assert authenticator.authenticate("alice") is not None
+    _key_file(keys, bob=["reader"])
+    # Within the interval the file is not looked at again.
+    assert authenticator.authenticate("alice") is not None
+
+
+def test_a_missing_or_broken_key_file_fails_the_start(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        ApiKeyAuthenticator([], key_file=tmp_path / "absent")
+    broken = tmp_path / "broken"
+    broken.write_text("[{")
+    with pytest.raises(ValidationError):
+        ApiKeyAuthenticator([], key_file=broken)

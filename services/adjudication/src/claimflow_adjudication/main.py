@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from claimflow_adjudication.adapters.plan_feed import PlanFeed
-from claimflow_adjudication.adapters.ratelimit import RateLimiter
 from claimflow_adjudication.api import plans, providers
 from claimflow_adjudication.api.errors import install_error_handlers
 from claimflow_adjudication.settings import AdjudicationSettings
@@ -17,6 +16,7 @@ from claimflow_shared.kafka.admin import kafka_reachable
 from claimflow_shared.logs import configure_logging
 from claimflow_shared.web.app import build_app
 from claimflow_shared.web.health import ReadinessCheck
+from claimflow_shared.web.ratelimit import RateLimiter
 
 DESCRIPTION = """
 Adjudicates dental claims against benefit plans (from `claims.submitted`), keeps exact
@@ -41,9 +41,7 @@ def create_app(settings: AdjudicationSettings | None = None) -> FastAPI:
         app.state.plan_feed = feed
         app.state.plans = feed.registry
         app.state.top_providers_limiter = RateLimiter(
-            settings.rate_limit_storage_url.get_secret_value(),
-            settings.top_providers_rate_limit,
-            scope="providers-top",
+            app.state.rate_limits, settings.top_providers_rate_limit, scope="providers-top"
         )
         # The worker creates the plans topic; this reader waits for it, on its own thread, so
         # neither a missing topic nor a Kafka outage delays serving totals.
@@ -52,7 +50,6 @@ def create_app(settings: AdjudicationSettings | None = None) -> FastAPI:
             yield
         finally:
             await feed.stop()
-            await app.state.top_providers_limiter.close()
             await app.state.engine.dispose()
 
     async def database() -> None:
@@ -60,9 +57,6 @@ def create_app(settings: AdjudicationSettings | None = None) -> FastAPI:
 
     async def kafka() -> None:
         await kafka_reachable(settings)
-
-    async def rate_limit_storage() -> None:
-        await app.state.top_providers_limiter.check()
 
     async def plan_feed() -> None:
         await app.state.plan_feed.check()
@@ -76,8 +70,6 @@ def create_app(settings: AdjudicationSettings | None = None) -> FastAPI:
         checks={
             "database": ReadinessCheck(database),
             "kafka": ReadinessCheck(kafka, required=settings.ready_requires_kafka),
-            # Fails open (requests are allowed) when down, so it only reports.
-            "rate_limit_storage": ReadinessCheck(rate_limit_storage, required=False),
             "plans": ReadinessCheck(plan_feed, required=False),
         },
         openapi_tags=[

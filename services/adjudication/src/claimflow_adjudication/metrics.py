@@ -15,14 +15,6 @@ PAYMENT_RESULTS = Counter(
     "Payment results applied, by result (completed, failed, repeated, conflicting)",
     ["result"],
 )
-RATE_LIMITED = Counter(
-    "claimflow_rate_limited_total", "Requests refused by a rate limit, by scope", ["scope"]
-)
-RATE_LIMIT_ERRORS = Counter(
-    "claimflow_rate_limit_storage_errors_total",
-    "Rate-limit checks that could not reach their storage (the request was allowed)",
-    ["scope"],
-)
 PLAN_GENERATION = Gauge(
     "claimflow_plan_generation", "Generation of each plan this process applies", ["plan", "source"]
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
-from claimflow_shared.settings import ServiceSettings
+from claimflow_shared.settings import RateLimit, ServiceSettings
 
 
 class AdjudicationSettings(ServiceSettings):
@@ -24,17 +24,7 @@ class AdjudicationSettings(ServiceSettings):
     # How long a starting process waits to replay the plans topic before it gives up.
     plans_catch_up_seconds: float = Field(default=60.0, gt=0)
 
-    # memory:// keeps the budget per process; redis://host:port/db shares it across replicas.
-    rate_limit_storage_url: SecretStr = SecretStr("memory://")
-    top_providers_rate_limit: str = "10/minute"
+    top_providers_rate_limit: RateLimit = "10/minute"
 
     # The API serves reads only; Kafka matters to it for the plan listing alone.
     ready_requires_kafka: bool = False
-
-    @field_validator("rate_limit_storage_url")
-    @classmethod
-    def _known_scheme(cls, value: SecretStr) -> SecretStr:
-        scheme = value.get_secret_value().split("://", 1)[0]
-        if scheme not in ("memory", "redis", "rediss"):
-            raise ValueError("rate_limit_storage_url must be memory://, redis:// or rediss://")
-        return value

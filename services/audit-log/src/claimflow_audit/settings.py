@@ -9,10 +9,10 @@ the URL has one) is taken from CLAIMFLOW_DATABASE_URL, so configuring it is conf
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 
-from claimflow_shared.dburl import async_url
+from claimflow_shared.dburl import async_url, check_database_tls
 from claimflow_shared.settings import ServiceSettings
 
 CONSUMER_GROUP = "claimflow-audit-log"
@@ -59,6 +59,16 @@ class AuditSettings(ServiceSettings):
     def _asyncpg_migration_url(cls, value: SecretStr | None) -> SecretStr | None:
         # Same forms as database_url (the shared validator normalises that one).
         return None if value is None else SecretStr(async_url(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _production_verifies_the_owner_too(self) -> AuditSettings:
+        if self.environment == "production" and self.migration_database_url is not None:
+            check_database_tls(
+                self.migration_database_url.get_secret_value(),
+                "migration_database_url",
+                allow_unverified=self.database_allow_unverified_tls,
+            )
+        return self
 
     def app_role(self) -> str:
         """The role the services connect as: the user of CLAIMFLOW_DATABASE_URL."""

@@ -109,6 +109,8 @@ def create_worker_app(settings: AuditSettings | None = None) -> FastAPI:
             audit_handler(engine),
             decoder=decode_envelope,
             tombstones=True,
+            # The trail records what was on the topics, forgeries included; it acts on nothing.
+            any_type_on_any_topic=True,
         )
 
     async def checkpointer_running(runtime: WorkerRuntime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime
 
 import httpx
@@ -22,6 +23,7 @@ from claimflow_audit.settings import AuditSettings
 from ..conftest import READER_KEY, as_role, audit_settings, auth
 
 CLAIM = "7d1c1c3e-2f0a-4a8b-9a1e-0f3c2b1a9d8e"
+ACCESS_BY_AUDITOR = ("io.claimflow.audit.access.v1", "auditor")
 
 
 async def record_claim_events(engine: AsyncEngine, count: int) -> None:
@@ -76,14 +78,47 @@ async def test_the_timeline_pages_in_chain_order(
         assert answer.headers["cache-control"] == "no-store"
         page = answer.json()
         assert page["claim_id"] == CLAIM
-        seen += [e["event_id"] for e in page["events"]]
+        seen += page["events"]
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert seen == [f"a-{n}" for n in range(5)]
-    event = page["events"][-1]
+    # Each page read is recorded after the seeded events, so later pages show earlier reads.
+    pages = len(seen) - 5
+    assert [e["event_id"] for e in seen[:5]] == [f"a-{n}" for n in range(5)]
+    assert [(e["type"], e["actor"]) for e in seen[5:]] == [ACCESS_BY_AUDITOR] * pages
+    event = seen[4]
     assert set(event) >= {"seq", "type", "actor", "trace_id", "payload_digest", "hash"}
     assert "data" not in event
+
+
+async def test_every_timeline_read_is_recorded_in_the_chain(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Who read a claim's trail is itself PHI access: each page served appends an audit.access
+    record naming the principal, in the read's trace, and the chain still verifies."""
+    await record_claim_events(engine, 2)
+    trace_id = secrets.token_hex(16)
+    traced = auth() | {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+    first = (await client.get(f"/v1/audit/claims/{CLAIM}", headers=traced)).json()
+    assert [e["event_id"] for e in first["events"]] == ["a-0", "a-1"]
+
+    second = (await client.get(f"/v1/audit/claims/{CLAIM}", headers=auth())).json()
+    recorded = second["events"][2:]
+    assert [(e["type"], e["actor"]) for e in recorded] == [ACCESS_BY_AUDITOR]
+    assert recorded[0]["trace_id"] == trace_id
+    assert len(recorded[0]["payload_digest"]) == 64
+    assert recorded[0]["subject"] == CLAIM
+
+    # A refused or fruitless read records nothing.
+    refused = await client.get(f"/v1/audit/claims/{CLAIM}", headers=auth(READER_KEY))
+    assert refused.status_code == 403
+    missing = "0b9c2c1e-2f0a-4a8b-9a1e-0f3c2b1a9d8e"
+    assert (await client.get(f"/v1/audit/claims/{missing}", headers=auth())).status_code == 404
+    third = (await client.get(f"/v1/audit/claims/{CLAIM}", headers=auth())).json()
+    assert len(third["events"]) == 4  # the two seeded, the first and the second read
+
+    verified = (await client.get("/v1/audit/verify", headers=auth())).json()
+    assert verified["valid"] is True
 
 
 async def test_head_and_verify_report_the_same_anchor(

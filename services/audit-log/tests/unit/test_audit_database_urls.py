@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from claimflow_audit.settings import AuditSettings
 
@@ -28,3 +29,12 @@ def test_without_an_owner_url_migrations_use_the_normalised_app_url(
     monkeypatch.setenv("CLAIMFLOW_DATABASE_URL", "postgresql://owner:pw@db-rw/audit")
     monkeypatch.delenv("CLAIMFLOW_MIGRATION_DATABASE_URL", raising=False)
     assert AuditSettings().owner_url() == "postgresql+asyncpg://owner:pw@db-rw/audit"
+
+
+def test_the_audit_owner_url_is_held_to_the_same_rule() -> None:
+    with pytest.raises(ValidationError, match="migration_database_url must verify"):
+        AuditSettings(
+            environment="production",
+            database_url="postgresql://app:s3cret@db:5432/app?sslmode=verify-full",  # type: ignore[arg-type]
+            migration_database_url="postgresql://owner:pw@db:5432/app",  # type: ignore[arg-type]
+        )

@@ -16,6 +16,7 @@ from claimflow_shared.logs import configure_logging
 from claimflow_shared.web.app import build_app
 from claimflow_shared.web.health import ReadinessCheck
 from claimflow_shared.web.openapi import register_schemas
+from claimflow_shared.web.ratelimit import RateLimiter
 
 DESCRIPTION = """
 Takes dental insurance claims in, validates every line against the validation rules, and
@@ -33,6 +34,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(settings)
+        app.state.submission_limiter = RateLimiter(
+            app.state.rate_limits, settings.submission_rate_limit, scope="claims-submit"
+        )
+        app.state.import_limiter = RateLimiter(
+            app.state.rate_limits, settings.import_rate_limit, scope="claims-import"
+        )
         try:
             yield
         finally:

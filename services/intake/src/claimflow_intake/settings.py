@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from claimflow_shared.settings import ServiceSettings
+from claimflow_shared.settings import RateLimit, ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):
@@ -20,5 +20,9 @@ class IntakeSettings(ServiceSettings):
     max_lines: int = Field(default=50, ge=1, le=1000)
     import_max_claims: int = Field(default=100, ge=1)
     validation_npi_luhn: bool = True
+    # Per principal, over every replica when rate_limit_storage_url is Redis: a client in a
+    # loop cannot fill the database or the queue for everyone else.
+    submission_rate_limit: RateLimit = "60/minute"
+    import_rate_limit: RateLimit = "10/minute"
     # The outbox buffers claims while Kafka is down, so by default the API stays ready then.
     ready_requires_kafka: bool = False

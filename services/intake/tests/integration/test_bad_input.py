@@ -221,5 +221,5 @@ async def test_readiness_reports_database_and_kafka(client: httpx.AsyncClient) -
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "kafka": "ok"},
+        "checks": {"database": "ok", "kafka": "ok", "rate_limit_storage": "ok"},
     }

@@ -16,6 +16,7 @@ class ServingSettings(Protocol):
     http_host: str
     http_port: int
     worker_http_port: int
+    forwarded_allow_ips: str
 
 
 def service_parser(
@@ -38,23 +39,21 @@ def service_parser(
 
 def serve_process(package: str, process: str, settings: ServingSettings) -> None:
     """Serve `package`'s API (`main:create_app`) or worker (`worker:create_worker_app`) on the
-    port the settings give it."""
+    port the settings give it, with the service's own JSON logging and no access log (RED
+    metrics and traces already record every request)."""
     if process == "api":
-        serve(f"{package}.main:create_app", settings.http_host, settings.http_port)
+        factory, port = f"{package}.main:create_app", settings.http_port
     else:
-        serve(f"{package}.worker:create_worker_app", settings.http_host, settings.worker_http_port)
-
-
-def serve(factory: str, host: str, port: int) -> None:
-    """Serve `module:create_app` with the service's own JSON logging and no access log
-    (RED metrics and traces already record every request)."""
+        factory, port = f"{package}.worker:create_worker_app", settings.worker_http_port
     uvicorn.run(
         factory,
         factory=True,
-        host=host,
+        host=settings.http_host,
         port=port,
         log_config=None,
         access_log=False,
-        # Behind an Ingress the client address and scheme come from X-Forwarded-* headers.
+        # Behind an Ingress the client address and scheme come from X-Forwarded-* headers,
+        # believed only from the proxies named.
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )

@@ -9,6 +9,8 @@ takes the TLS mode as `ssl=`, and knows no `sslmode=` keyword there.
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -58,3 +60,29 @@ def libpq_dsn(url: str) -> str:
 
 def _render(url: URL) -> str:
     return url.render_as_string(hide_password=False)
+
+
+VERIFIED_MODES = frozenset({"verify-full"})
+ENCRYPTED_MODES = frozenset({"require", "verify-ca", "verify-full"})
+
+
+def tls_mode(url: str) -> str | None:
+    """The TLS mode connections to a URL as async_url left it will use: its `ssl`, else
+    libpq's PGSSLMODE (which asyncpg honours too), else None (asyncpg's `prefer`)."""
+    value = make_url(url).query.get("ssl")
+    if value is None:
+        return os.environ.get("PGSSLMODE")
+    return value if isinstance(value, str) else value[-1]
+
+
+def check_database_tls(url: str, setting: str, *, allow_unverified: bool) -> None:
+    """ValueError unless the URL verifies the server (sslmode=verify-full), or, when allowed,
+    at least encrypts (require, verify-ca)."""
+    mode = tls_mode(url)
+    if mode in VERIFIED_MODES or (allow_unverified and mode in ENCRYPTED_MODES):
+        return
+    raise ValueError(
+        f"in production {setting} must verify the database server: add sslmode=verify-full "
+        "to it (or set PGSSLMODE=verify-full) with PGSSLROOTCERT naming the CA's file, or use "
+        "sslmode=require with CLAIMFLOW_DATABASE_ALLOW_UNVERIFIED_TLS=true"
+    )

@@ -104,6 +104,7 @@ class WorkerRuntime:
         *,
         decoder: EventDecoder = ...,
         tombstones: Literal[False] = ...,
+        any_type_on_any_topic: bool = ...,
     ) -> EventConsumer: ...
 
     @overload
@@ -115,6 +116,7 @@ class WorkerRuntime:
         *,
         decoder: EventDecoder = ...,
         tombstones: Literal[True],
+        any_type_on_any_topic: bool = ...,
     ) -> EventConsumer: ...
 
     async def start_consumer(
@@ -125,6 +127,7 @@ class WorkerRuntime:
         *,
         decoder: EventDecoder = decode_event,
         tombstones: bool = False,
+        any_type_on_any_topic: bool = False,
     ) -> EventConsumer:
         """A consumer dead-lettering through the shared publisher; stopped first at exit."""
         dead_letters = await self.publisher()
@@ -139,6 +142,7 @@ class WorkerRuntime:
                 dead_letters=dead_letters,
                 decoder=decoder,
                 tombstones=True,
+                any_type_on_any_topic=any_type_on_any_topic,
             )
             if tombstones
             else EventConsumer(
@@ -149,6 +153,7 @@ class WorkerRuntime:
                 loop=loop,
                 dead_letters=dead_letters,
                 decoder=decoder,
+                any_type_on_any_topic=any_type_on_any_topic,
             )
         )
         consumer.start()

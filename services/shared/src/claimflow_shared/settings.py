@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, TypeAdapter, field_validator, model_validator
+from limits import parse_many
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from claimflow_shared.dburl import async_url
+from claimflow_shared.dburl import async_url, check_database_tls
 
 ROLE_SUBMITTER = "submitter"
 ROLE_READER = "reader"
@@ -40,6 +50,21 @@ class ApiKey(BaseModel):
 
 
 _API_KEYS = TypeAdapter(list[ApiKey])
+
+
+def parse_api_keys(text: str) -> list[ApiKey]:
+    """The keys of a JSON list (CLAIMFLOW_API_KEYS, or the key file); empty text is none."""
+    return _API_KEYS.validate_json(text) if text.strip() else []
+
+
+def _one_rate_limit(value: str) -> str:
+    if len(parse_many(value)) != 1:
+        raise ValueError("a rate limit is one '<count>/<period>', e.g. 60/minute")
+    return value
+
+
+# A rate limit in the `limits` notation: 60/minute, 10 per second, 1000/hour.
+RateLimit = Annotated[str, AfterValidator(_one_rate_limit)]
 
 
 class ServiceSettings(BaseSettings):
@@ -81,8 +106,19 @@ class ServiceSettings(BaseSettings):
     # statement stuck behind a lock or a runaway plan is cancelled, and the request answers 503
     # instead of holding a connection for ever.
     database_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    # In production the database URL must say sslmode=verify-full; this admits `require` (or
+    # `verify-ca`): encrypted, but the server's name unchecked.
+    database_allow_unverified_tls: bool = False
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # How the clients reach the brokers: PLAINTEXT on loopback (make run, the tests' shared
+    # listener); SASL_SSL with SCRAM-SHA-512 in a cluster (Strimzi's `KafkaUser`), the CA
+    # that signs the brokers' certificates in kafka_ssl_cafile (PEM; unset = the system's).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
     # Prepended to every topic name so several stacks (or tests) can share one cluster.
     kafka_topic_prefix: str = ""
     kafka_dead_letter_topic: str = "claimflow.deadletter"
@@ -113,8 +149,30 @@ class ServiceSettings(BaseSettings):
     # broker's default.
     kafka_topic_replication_factor: int = Field(default=1, ge=1)
     kafka_topic_min_insync_replicas: int | None = Field(default=None, ge=1)
+    # retention.ms of the topics the services create that carry PHI (claims.submitted holds
+    # subscriber numbers and service dates) and of the dead-letter topic (whatever failed,
+    # PHI included): shorter than the broker's week, since the databases and the audit log keep
+    # the record. None = the broker's default.
+    kafka_phi_retention_ms: int | None = Field(default=3 * 24 * 3_600_000, ge=60_000)
+    kafka_dead_letter_retention_ms: int | None = Field(default=7 * 24 * 3_600_000, ge=60_000)
 
     api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
+    # The same JSON list in a file that is re-read when it changes (a mounted Secret is updated
+    # in place): a revoked key stops working without a restart. Replaces api_keys when set.
+    api_keys_file: Path | None = None
+    # Failed authentications one client address may make per window; past it the client is
+    # refused (429) whatever it presents, until the window has room again.
+    auth_failure_limit: RateLimit = "30/minute"
+    # Where rate-limit budgets count: memory:// per process, redis://host:port/db (or
+    # rediss://) shared by every replica.
+    rate_limit_storage_url: SecretStr = SecretStr("memory://")
+    # Redis keys start with this: several installations can share one Redis.
+    rate_limit_key_prefix: str = Field(default="claimflow", min_length=1)
+    # Proxies (comma-separated addresses or CIDRs, * for any) whose X-Forwarded-For names the
+    # client: the Ingress controller's, so limits and logs see the caller, not the proxy.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Strict-Transport-Security max-age on answers to HTTPS requests (a year); 0 = not sent.
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
 
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
@@ -137,12 +195,39 @@ class ServiceSettings(BaseSettings):
         # Platforms hand out postgresql:// URLs (CloudNativePG's `uri` key, for one).
         return SecretStr(async_url(value.get_secret_value()))
 
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _known_storage(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().split("://", 1)[0]
+        if scheme not in ("memory", "redis", "rediss"):
+            raise ValueError("rate_limit_storage_url must be memory://, redis:// or rediss://")
+        return value
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_api_keys(cls, value: object) -> object:
         if isinstance(value, str):
-            return _API_KEYS.validate_json(value) if value.strip() else []
+            return parse_api_keys(value)
         return value
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> ServiceSettings:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(
+                "kafka_security_protocol SASL_* needs kafka_sasl_username and kafka_sasl_password"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_verifies_the_database(self) -> ServiceSettings:
+        if self.environment == "production":
+            check_database_tls(
+                self.database_url.get_secret_value(),
+                "database_url",
+                allow_unverified=self.database_allow_unverified_tls,
+            )
+        return self
 
     @model_validator(mode="after")
     def _consumer_timings_fit(self) -> ServiceSettings:

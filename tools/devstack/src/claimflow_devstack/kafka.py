@@ -6,15 +6,25 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import secrets
 import signal
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.admin import (
+    ACL,
+    ACLOperation,
+    ACLPermissionType,
+    ConfigResource,
+    ConfigResourceType,
+    ResourcePattern,
+    ResourceType,
+)
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from claimflow_devstack import processes
@@ -25,6 +35,9 @@ from claimflow_devstack.kafka_install import (
     ensure_installed,
     java_bin,
 )
+from claimflow_devstack.tls import ServerCertificate, issue_server_certificate
+from claimflow_shared.kafka.grants import SERVICE_GRANTS
+from claimflow_shared.settings import ServiceSettings
 
 __all__ = ["KAFKA_VERSION", "KafkaBroker", "KafkaCluster", "ensure_installed"]
 
@@ -74,6 +87,101 @@ def _admin_client(bootstrap: str | list[str], timeout: float) -> Iterator[Any]:
         client.close()
 
 
+# The principals of the secured listener: the admin that grants ACLs, and a user per service
+# (as Strimzi's KafkaUsers would be); the plain listener's ANONYMOUS is a super user too, so
+# everything that does not test security goes on as before.
+SASL_USERS = ("admin", *SERVICE_GRANTS)
+# Every consumer dead-letters here (the services' default name).
+DEAD_LETTER_TOPIC = ServiceSettings.model_fields["kafka_dead_letter_topic"].default
+
+
+@dataclass(frozen=True)
+class SecuredListener:
+    """A SASL_SSL listener with SCRAM-SHA-512 users and the KRaft StandardAuthorizer."""
+
+    port: int
+    certificate: ServerCertificate
+    passwords: Mapping[str, str]
+
+    @classmethod
+    def make(cls, tls_dir: Path) -> SecuredListener:
+        return cls(
+            processes.free_port(),
+            issue_server_certificate(tls_dir, "kafka"),
+            {user: secrets.token_urlsafe(18) for user in SASL_USERS},
+        )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def broker_config(self, broker: KafkaBroker) -> dict[str, str]:
+        plain = f"PLAINTEXT://{broker.bootstrap_servers}"
+        secured = f"SASL_SSL://{self.bootstrap_servers}"
+        controller = f"CONTROLLER://{broker.host}:{broker.controller_port}"
+        return {
+            "listeners": f"{plain},{secured},{controller}",
+            "advertised.listeners": f"{plain},{secured}",
+            "listener.security.protocol.map": (
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL"
+            ),
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.certificate.key_and_chain_file),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # The plain listener (loopback, the tests' and make run's) and the controller
+            # connect as ANONYMOUS; the secured listener is where ACLs bite.
+            "super.users": "User:ANONYMOUS;User:admin",
+        }
+
+    def format_args(self) -> list[str]:
+        args: list[str] = []
+        for user, password in self.passwords.items():
+            args += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
+        return args
+
+    def grant(
+        self, broker: KafkaBroker, topic_prefix: str, groups: Mapping[str, str] | None = None
+    ) -> None:
+        """Each service user's ACLs (claimflow_shared.kafka.grants) on the topics under
+        `topic_prefix`, and on its group (`groups` names a test's own, by service)."""
+        bindings = []
+        for user, grants in SERVICE_GRANTS.items():
+            principal = f"User:{user}"
+            topics = [(t, ACLOperation.WRITE) for t in grants.writes]
+            topics += [(t, ACLOperation.READ) for t in grants.reads]
+            if grants.dead_letters:
+                topics.append((DEAD_LETTER_TOPIC, ACLOperation.WRITE))
+            for topic, operation in topics:
+                pattern = ResourcePattern(ResourceType.TOPIC, topic_prefix + topic)
+                bindings.append(ACL(principal, "*", operation, ACLPermissionType.ALLOW, pattern))
+            names = {(groups or {}).get(user, g) for g in grants.groups}
+            for group in names:
+                pattern = ResourcePattern(ResourceType.GROUP, group)
+                bindings.append(
+                    ACL(principal, "*", ACLOperation.READ, ACLPermissionType.ALLOW, pattern)
+                )
+        with broker.admin() as admin:
+            result = admin.create_acls(bindings)
+        if result["failed"]:
+            raise DevstackError(f"creating Kafka ACLs failed: {result['failed']}")
+
+    def client_config(self, user: str) -> dict[str, Any]:
+        """kafka-python's arguments for `user` on this listener."""
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": user,
+            "sasl_plain_password": self.passwords[user],
+            "ssl_cafile": str(self.certificate.ca_file),
+            "ssl_check_hostname": True,
+        }
+
+
 class KafkaBroker:
     """One combined broker+controller node: alone (the default), or a voter of a KafkaCluster."""
 
@@ -90,6 +198,7 @@ class KafkaBroker:
         cluster_id: str | None = None,
         replication: int = 1,
         heap: str = _HEAP,
+        secured: SecuredListener | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.home = home
@@ -106,6 +215,7 @@ class KafkaBroker:
         # (at least 1): with 3 nodes, one may be down without refusing acks=all writes.
         self.replication = replication
         self.heap = heap
+        self.secured = secured
         self._proc: processes.ManagedProcess | None = None
 
     @classmethod
@@ -116,7 +226,10 @@ class KafkaBroker:
         *,
         timeout: float = 120.0,
         log_path: Path | None = None,
+        secured: bool = False,
     ) -> KafkaBroker:
+        """With `secured`, a second listener beside the plain one: SASL_SSL with SCRAM-SHA-512
+        (a CA and users made for this broker) under the StandardAuthorizer's ACLs."""
         home = ensure_installed()
         data_dir = data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +245,7 @@ class KafkaBroker:
             controller_port,
             home=home,
             log_path=log_path or data_dir.with_name(f"{data_dir.name}.log"),
+            secured=SecuredListener.make(data_dir / "tls") if secured else None,
         )
         broker._launch(timeout)
         return broker
@@ -169,6 +283,7 @@ class KafkaBroker:
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **(self.secured.broker_config(self) if self.secured else {}),
             "log.dirs": str(self._log_dirs),
             "num.partitions": "3",
             "default.replication.factor": replicas,
@@ -218,13 +333,18 @@ class KafkaBroker:
         if not (self._log_dirs / "meta.properties").exists():
             cluster_id = self.cluster_id or _cluster_id()
             argv = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id)
+            # SCRAM users exist from the first start: KRaft keeps them in its metadata log.
+            scram = self.secured.format_args() if self.secured else []
             processes.run(
                 "kafka-storage-format",
-                [*argv, "-c", str(config)],
+                [*argv, "-c", str(config), *scram],
                 log_path=self.log_path,
                 timeout=120,
             )
-        for port in (self.port, self.controller_port):
+        ports = [self.port, self.controller_port]
+        if self.secured is not None:
+            ports.append(self.secured.port)
+        for port in ports:
             if not processes.port_is_free(port, self.host):
                 raise DevstackError(f"port {self.host}:{port} is in use; Kafka cannot bind it")
         name = "kafka" if len(self.voters) == 1 else f"kafka-{self.node_id}"

@@ -162,7 +162,11 @@ def postgres_server(devstack_dir: Path) -> Iterator[PostgresServer]:
 def kafka_broker(devstack_dir: Path) -> Iterator[KafkaBroker]:
     from claimflow_devstack.kafka import KafkaBroker  # noqa: PLC0415
 
-    broker = _start_or_fail("Kafka", lambda: KafkaBroker.start(devstack_dir / "kafka"))
+    # Secured: a SASL_SSL listener with SCRAM users and ACLs beside the plain one, for the
+    # tests of Kafka security; the others use the plain listener as before.
+    broker = _start_or_fail(
+        "Kafka", lambda: KafkaBroker.start(devstack_dir / "kafka", secured=True)
+    )
     atexit.register(broker.stop)
     yield broker
     broker.stop()

@@ -8,11 +8,10 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_adjudication.adapters.plans import PlanRegistry
-from claimflow_adjudication.adapters.ratelimit import RateLimiter
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.settings import ROLE_PAYER_ADMIN, ROLE_PAYER_READER
 from claimflow_shared.web.auth import Principal, require_role
-from claimflow_shared.web.problems import ProblemError
+from claimflow_shared.web.ratelimit import RateLimiter, charge
 from claimflow_shared.web.state import from_state
 
 SettingsDep = Annotated[AdjudicationSettings, from_state("settings")]
@@ -27,19 +26,7 @@ async def _top_providers_budget(
 ) -> None:
     """One request of the principal's budget for the top-providers read; 429 when spent."""
     limiter: RateLimiter = request.app.state.top_providers_limiter
-    decision = await limiter.hit(principal.name)
-    if decision is None:
-        return
-    if not decision.allowed:
-        raise ProblemError(
-            429,
-            "rate-limited",
-            "Too many requests",
-            f"At most {decision.limit} requests per {decision.window_seconds} seconds; "
-            f"retry in {decision.reset_seconds} seconds.",
-            headers=decision.headers(),
-        )
-    response.headers.update(decision.headers())
+    await charge(limiter, principal.name, response)
 
 
 TopProvidersBudget = Depends(_top_providers_budget)

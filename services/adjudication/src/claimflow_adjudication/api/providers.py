@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from claimflow_adjudication.service_layer import providers
 from claimflow_shared.web.problems import problem_responses
+from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
 from .deps import EngineDep, PayerReader, TopProvidersBudget
 from .schemas import ProviderTotal, TopProviders
@@ -32,14 +33,7 @@ def _out(total: providers.ProviderTotal) -> ProviderTotal:
     dependencies=[TopProvidersBudget],
     responses={
         **problem_responses(401, 403, 422, 429),
-        200: {
-            "headers": {
-                "RateLimit-Limit": {"schema": {"type": "integer"}},
-                "RateLimit-Remaining": {"schema": {"type": "integer"}},
-                "RateLimit-Reset": {"schema": {"type": "integer"}},
-                "RateLimit-Policy": {"schema": {"type": "string"}},
-            }
-        },
+        200: {"headers": RATE_LIMIT_HEADERS},
     },
 )
 async def top_providers(

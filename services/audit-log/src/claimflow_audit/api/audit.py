@@ -37,10 +37,15 @@ async def claim_timeline(
 ) -> ClaimTimeline:
     """Every audit record of the claim in the order things happened (event time, then chain
     order): submitted, read, adjudicated, paid, reversed... each with its actor and trace id,
-    and its place in the chain (seq, hash)."""
-    del principal  # authorisation only
+    and its place in the chain (seq, hash). Each page read is itself recorded in the chain
+    (an `audit.access` record, action `audit.timeline`, naming the principal)."""
     found = await timeline.claim_timeline(
-        engine, claim_id, cursor=cursor, limit=limit, max_limit=settings.timeline_max_limit
+        engine,
+        claim_id,
+        principal=principal.name,
+        cursor=cursor,
+        limit=limit,
+        max_limit=settings.timeline_max_limit,
     )
     return ClaimTimeline(
         claim_id=found.claim_id,

@@ -14,8 +14,9 @@ from claimflow_intake.service_layer import claims
 from claimflow_intake.service_layer.claims import AcceptedClaim, Receipt
 from claimflow_shared.web.auth import Principal
 from claimflow_shared.web.problems import ProblemError, problem_responses
+from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
-from .deps import EngineDep, Reader, SettingsDep, Submitter
+from .deps import EngineDep, Importer, Reader, SettingsDep, Submitter
 from .schemas import (
     ClaimAccepted,
     ClaimOut,
@@ -85,8 +86,11 @@ def _import_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
     return Receipt(body, _location(accepted[0]) if len(accepted) == 1 else None)
 
 
-def _accepted_response(result: Receipt) -> JSONResponse:
-    headers = {"Location": result.location} if result.location else {}
+def _accepted_response(result: Receipt, response: Response) -> JSONResponse:
+    """The 202, with the headers the dependencies set (the rate limit's) on `response`."""
+    headers = dict(response.headers)
+    if result.location:
+        headers["Location"] = result.location
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(result.body, status_code=202, headers=headers)
@@ -118,13 +122,17 @@ def _request_body(media_type: str, schema: dict[str, Any], **extra: Any) -> dict
     status_code=202,
     response_model=ClaimAccepted,
     summary="Submit a claim",
-    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    responses={
+        **problem_responses(400, 401, 403, 413, 415, 422, 429),
+        202: {"headers": RATE_LIMIT_HEADERS},
+    },
     openapi_extra=_request_body(
         "application/json", {"$ref": "#/components/schemas/ClaimSubmissionIn"}
     ),
 )
 async def submit_claim(
     request: Request,
+    response: Response,
     principal: Submitter,
     engine: EngineDep,
     settings: SettingsDep,
@@ -145,7 +153,7 @@ async def submit_claim(
         idempotency_key=idempotency_key,
         render=_claim_receipt,
     )
-    return _accepted_response(receipt)
+    return _accepted_response(receipt, response)
 
 
 @router.post(
@@ -153,7 +161,10 @@ async def submit_claim(
     status_code=202,
     response_model=ImportAccepted,
     summary="Import claims from CSV",
-    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    responses={
+        **problem_responses(400, 401, 403, 413, 415, 422, 429),
+        202: {"headers": RATE_LIMIT_HEADERS},
+    },
     openapi_extra=_request_body(
         "text/csv",
         {"type": "string"},
@@ -165,7 +176,8 @@ async def submit_claim(
 )
 async def import_claims(
     request: Request,
-    principal: Submitter,
+    response: Response,
+    principal: Importer,
     engine: EngineDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
@@ -190,7 +202,7 @@ async def import_claims(
         idempotency_key=idempotency_key,
         render=_import_receipt,
     )
-    return _accepted_response(receipt)
+    return _accepted_response(receipt, response)
 
 
 def _readable_organisation(principal: Principal) -> str | None:

@@ -30,6 +30,10 @@ class Topics:
     PLANS = "claimflow.plans"
 
 
+# Topics whose events carry PHI (subscriber numbers, service dates): kept shorter.
+PHI_TOPICS = frozenset({Topics.CLAIMS_SUBMITTED})
+
+
 class EventData(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -137,8 +141,9 @@ class AuditAccessV1(EventData):
 
     claim_id: UUID
     principal: str
-    # claim.read: the claim was read whole; claim.list: it was on a page of a list.
-    action: Literal["claim.read", "claim.list"]
+    # claim.read: the claim was read whole; claim.list: it was on a page of a list;
+    # audit.timeline: a page of its audit timeline was read (recorded by the audit log itself).
+    action: Literal["claim.read", "claim.list", "audit.timeline"]
     accessed_at: datetime
 
 
@@ -227,3 +232,15 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "io.claimflow.plan.published.v1": PlanPublishedV1,
 }
 TYPE_OF: dict[type[EventData], str] = {model: name for name, model in EVENT_TYPES.items()}
+# The one event type each topic carries. A consumer that acts on events refuses (dead-letters)
+# any other type on a topic: a forged `claims.submitted` on `payments.completed` changes nothing.
+TOPIC_TYPES: dict[str, str] = {
+    Topics.CLAIMS_SUBMITTED: "io.claimflow.claim.submitted.v1",
+    Topics.CLAIMS_ADJUDICATED: "io.claimflow.claim.adjudicated.v1",
+    Topics.CLAIMS_REVERSED: "io.claimflow.claim.reversed.v1",
+    Topics.PAYMENTS_REQUESTED: "io.claimflow.payment.requested.v1",
+    Topics.PAYMENTS_COMPLETED: "io.claimflow.payment.completed.v1",
+    Topics.PAYMENTS_FAILED: "io.claimflow.payment.failed.v1",
+    Topics.AUDIT_ACCESS: "io.claimflow.audit.access.v1",
+    Topics.PLANS: "io.claimflow.plan.published.v1",
+}

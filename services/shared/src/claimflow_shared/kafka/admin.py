@@ -12,7 +12,10 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownBrokerIdError
 
+from claimflow_shared.events.catalog import PHI_TOPICS
 from claimflow_shared.settings import ServiceSettings
+
+from .connection import connection_config
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ TOPIC_SETUP_TIMEOUT_SECONDS = 60.0
 
 def _admin(settings: ServiceSettings) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        **connection_config(settings),
         client_id=f"{settings.service_name}-admin",
         request_timeout_ms=5000,
     )
@@ -34,12 +37,21 @@ DEAD_LETTER_PARTITIONS = 3
 
 
 def topic_configs(
-    settings: ServiceSettings, configs: dict[str, str] | None = None
+    settings: ServiceSettings, name: str, configs: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """A topic's configuration as created: the settings' min.insync.replicas under `configs`."""
+    """Topic `name`'s configuration as created: the settings' min.insync.replicas and, for the
+    topics carrying PHI and the dead-letter topic, their shorter retention; under `configs`."""
     merged: dict[str, str] = {}
     if settings.kafka_topic_min_insync_replicas is not None:
         merged["min.insync.replicas"] = str(settings.kafka_topic_min_insync_replicas)
+    if name == settings.dead_letter_topic:
+        retention = settings.kafka_dead_letter_retention_ms
+    elif name in {settings.topic(topic) for topic in PHI_TOPICS}:
+        retention = settings.kafka_phi_retention_ms
+    else:
+        retention = None
+    if retention is not None:
+        merged["retention.ms"] = str(retention)
     return merged | dict(configs or {})
 
 
@@ -64,7 +76,10 @@ def ensure_topics(
     wanted.setdefault(settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)
     new_topics = [
         NewTopic(
-            name, count, replicas, topic_configs=topic_configs(settings, (configs or {}).get(name))
+            name,
+            count,
+            replicas,
+            topic_configs=topic_configs(settings, name, (configs or {}).get(name)),
         )
         for name, count in wanted.items()
     ]

@@ -21,6 +21,8 @@ from kafka.structs import TopicPartition
 
 from claimflow_shared.settings import ServiceSettings
 
+from .connection import connection_config
+
 log = logging.getLogger(__name__)
 
 # (key, value or None for a tombstone); called on the reader's thread, in topic order per key.
@@ -113,7 +115,7 @@ class CompactedTopicReader:
         consumer: KafkaConsumer | None = None
         try:
             consumer = KafkaConsumer(
-                bootstrap_servers=self._settings.kafka_bootstrap_servers.split(","),
+                **connection_config(self._settings),
                 client_id=self._client_id,
                 group_id=None,
                 enable_auto_commit=False,

@@ -42,9 +42,10 @@ from opentelemetry.context import Context
 from prometheus_client import Counter, Gauge
 
 from claimflow_shared.events import CloudEvent, EventDecodeError, decode_event
-from claimflow_shared.events.catalog import EventData
+from claimflow_shared.events.catalog import TOPIC_TYPES, EventData
 from claimflow_shared.settings import ServiceSettings
 
+from .connection import connection_config
 from .consumer_health import DeadLetterBudget, ProgressTracker, Verdict
 from .producer import OutgoingMessage, Publisher
 from .tracing import carrier_from, extract_context
@@ -144,6 +145,7 @@ class EventConsumer:
         dead_letters: Publisher,
         decoder: EventDecoder = ...,
         tombstones: Literal[False] = ...,
+        any_type_on_any_topic: bool = ...,
     ) -> None: ...
 
     @overload
@@ -158,6 +160,7 @@ class EventConsumer:
         dead_letters: Publisher,
         decoder: EventDecoder = ...,
         tombstones: Literal[True],
+        any_type_on_any_topic: bool = ...,
     ) -> None: ...
 
     def __init__(
@@ -171,10 +174,13 @@ class EventConsumer:
         dead_letters: Publisher,
         decoder: EventDecoder = decode_event,
         tombstones: bool = False,
+        any_type_on_any_topic: bool = False,
     ) -> None:
         """`decoder` turns a record's value into a CloudEvent or raises EventDecodeError
         (dead-lettered); the strict default accepts only catalog types with valid data.
-        With `tombstones`, the handler also receives ConsumedTombstone items."""
+        With `tombstones`, the handler also receives ConsumedTombstone items. An event whose
+        type is not its catalog topic's is dead-lettered too, unless `any_type_on_any_topic`
+        (for a consumer that records events rather than acts on them)."""
         self._settings = settings
         self.group_id = group_id
         self.topics = list(topics)
@@ -182,6 +188,9 @@ class EventConsumer:
         self._handler: Callable[[Sequence[Any]], Coroutine[Any, Any, None]] = handler
         self._decoder = decoder
         self._tombstones = tombstones
+        self._topic_types = (
+            {} if any_type_on_any_topic else {settings.topic(t): k for t, k in TOPIC_TYPES.items()}
+        )
         self._loop = loop
         self._dead_letters = dead_letters
         self._stop = threading.Event()
@@ -274,7 +283,7 @@ class EventConsumer:
         while not self._stop.is_set():
             try:
                 consumer = KafkaConsumer(
-                    bootstrap_servers=s.kafka_bootstrap_servers.split(","),
+                    **connection_config(s),
                     client_id=f"{s.service_name}-{self.group_id}",
                     group_id=self.group_id,
                     enable_auto_commit=False,
@@ -442,6 +451,10 @@ class EventConsumer:
                 event = self._decoder(record.value)
             except EventDecodeError as exc:
                 poison.append((record, str(exc)))
+                continue
+            expected = self._topic_types.get(tp.topic)
+            if expected is not None and event.type != expected:
+                poison.append((record, f"event type {event.type} does not belong on {tp.topic}"))
                 continue
             good.append(
                 ConsumedEvent(

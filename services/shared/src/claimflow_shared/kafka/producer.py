@@ -9,6 +9,7 @@ from kafka import KafkaProducer
 
 from claimflow_shared.settings import ServiceSettings
 
+from .connection import connection_config
 from .tracing import Headers
 
 SEND_TIMEOUT_SECONDS = 30.0
@@ -25,7 +26,7 @@ class OutgoingMessage:
 def producer_config(settings: ServiceSettings) -> dict[str, object]:
     # Idempotence with acks=all keeps per-partition order across retries; linger batches.
     return {
-        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        **connection_config(settings),
         "client_id": settings.service_name,
         "acks": "all",
         "enable_idempotence": True,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,12 +13,13 @@ from claimflow_shared.settings import ServiceSettings
 from claimflow_shared.telemetry import instrument_app, setup_tracing
 
 from .auth import ApiKeyAuthenticator
-from .caching import NoStoreMiddleware
 from .docs import install_docs
+from .headers import SecurityHeadersMiddleware
 from .health import Check, ReadinessCheck, health_router
 from .limits import BodySizeLimitMiddleware, BodyTooLargeError
 from .metrics import RedMetricsMiddleware, metrics_router
 from .problems import PROBLEM_BASE, Problem, install_problem_handlers, problem_response
+from .ratelimit import RateLimiter, RateLimitStorage
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -35,18 +36,42 @@ def build_app(
     max_body_bytes: int = 1_048_576,
     openapi_tags: list[dict[str, Any]] | None = None,
 ) -> FastAPI:
+    """The app, its state holding `settings`, the `authenticator` and the `rate_limits`
+    storage (open for the service's lifespan: its own limiters count there too)."""
+
+    @asynccontextmanager
+    async def with_rate_limits(app: FastAPI) -> AsyncIterator[None]:
+        storage = RateLimitStorage(
+            settings.rate_limit_storage_url.get_secret_value(),
+            key_prefix=settings.rate_limit_key_prefix,
+        )
+        app.state.rate_limits = storage
+        app.state.auth_failures = RateLimiter(
+            storage, settings.auth_failure_limit, scope="auth-failures"
+        )
+        try:
+            async with lifespan(app):
+                yield
+        finally:
+            await storage.close()
+
+    async def rate_limit_storage() -> None:
+        await app.state.rate_limits.check()
+
     app = FastAPI(
         title=title,
         description=description,
         version=version,
-        lifespan=lifespan,
+        lifespan=with_rate_limits,
         openapi_tags=openapi_tags,
         # Replaced by install_docs: FastAPI's own pages load their assets from a public CDN.
         docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.authenticator = ApiKeyAuthenticator(settings.api_keys)
+    app.state.authenticator = ApiKeyAuthenticator(
+        settings.api_keys, key_file=settings.api_keys_file, service=settings.service_name
+    )
     install_problem_handlers(app)
 
     max_bytes = max_body_bytes
@@ -62,8 +87,12 @@ def build_app(
 
     app.add_exception_handler(BodyTooLargeError, body_too_large)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(NoStoreMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware, hsts_max_age_seconds=settings.hsts_max_age_seconds
+    )
     app.add_middleware(RedMetricsMiddleware, service=settings.service_name)
+    # Limits fail open when their storage is down, so it only reports.
+    checks = {**checks, "rate_limit_storage": ReadinessCheck(rate_limit_storage, required=False)}
     app.include_router(health_router(checks, liveness))
     app.include_router(metrics_router())
     if settings.serves_api_docs:

@@ -1,0 +1,130 @@
+"""Kafka authenticated and authorised, on the real broker's SASL_SSL listener: SCRAM-SHA-512
+users, a CA made for the session, and the StandardAuthorizer enforcing each service's grants
+(claimflow_shared.kafka.grants). The services' own clients connect through their settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
+from pydantic import SecretStr
+
+from claimflow_devstack.testing import claim_line, submitted
+from claimflow_shared.events.catalog import Topics
+from claimflow_shared.kafka.admin import ensure_topics
+from claimflow_shared.kafka.producer import OutgoingMessage, Publisher
+from claimflow_shared.settings import ServiceSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def secured(kafka_broker: Any, topic_prefix: str) -> Any:
+    """The secured listener, with the grants applied to this test's topics."""
+    listener = kafka_broker.secured
+    plain = ServiceSettings(
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, kafka_topic_prefix=topic_prefix
+    )
+    topics = [plain.topic(t) for t in (Topics.CLAIMS_SUBMITTED, Topics.CLAIMS_ADJUDICATED)]
+    ensure_topics(plain, topics, partitions=1)
+    listener.grant(kafka_broker, topic_prefix)
+    return listener
+
+
+def _as(secured: Any, user: str, topic_prefix: str, password: str | None = None) -> Any:
+    """A service's settings connecting to the secured listener as `user`."""
+    return ServiceSettings(
+        service_name=user,
+        kafka_bootstrap_servers=secured.bootstrap_servers,
+        kafka_topic_prefix=topic_prefix,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username=user,
+        kafka_sasl_password=SecretStr(password or secured.passwords[user]),
+        kafka_ssl_cafile=secured.certificate.ca_file,
+    )
+
+
+def _event(settings: ServiceSettings, topic: str) -> OutgoingMessage:
+    claim = submitted(claim_line())
+    return OutgoingMessage(settings.topic(topic), str(uuid.uuid4()), claim.to_json())
+
+
+def _send(config: dict[str, Any]) -> None:
+    producer = KafkaProducer(**config, request_timeout_ms=5000, max_block_ms=8000)
+    try:
+        producer.send("claims-security-probe", b"probe").get(timeout=10)
+    finally:
+        producer.close(timeout=5)
+
+
+def test_a_client_without_credentials_is_refused(secured: Any) -> None:
+    """The same TLS connection, with and without SASL: only the authenticated one gets in."""
+    authenticated = secured.client_config("admin")
+    _send(authenticated)
+    tls_only = {k: v for k, v in authenticated.items() if not k.startswith("sasl_")}
+    tls_only["security_protocol"] = "SSL"
+    with pytest.raises(KafkaTimeoutError, match="bootstrap"):
+        _send(tls_only)
+
+
+def test_a_wrong_password_is_refused(secured: Any, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = secured.client_config("intake") | {"sasl_plain_password": "not-the-password"}
+    with caplog.at_level(logging.ERROR, logger="kafka"), pytest.raises(KafkaTimeoutError):
+        _send(wrong)
+    assert "SaslAuthenticationFailedError" in caplog.text
+
+
+async def test_each_service_writes_only_the_topics_it_owns(secured: Any, topic_prefix: str) -> None:
+    intake = _as(secured, "intake", topic_prefix)
+    adjudication = _as(secured, "adjudication", topic_prefix)
+    # The owners write their own topics, through the services' own publisher.
+    for settings, topic in (
+        (intake, Topics.CLAIMS_SUBMITTED),
+        (adjudication, Topics.CLAIMS_ADJUDICATED),
+    ):
+        publisher = Publisher(settings)
+        try:
+            await asyncio.to_thread(publisher.publish, [_event(settings, topic)])
+        finally:
+            publisher.close()
+    # Anyone else's write is refused: intake cannot forge an adjudication, nor adjudication a
+    # submission.
+    for settings, topic in (
+        (intake, Topics.CLAIMS_ADJUDICATED),
+        (adjudication, Topics.CLAIMS_SUBMITTED),
+    ):
+        publisher = Publisher(settings)
+        try:
+            with pytest.raises(TopicAuthorizationFailedError):
+                await asyncio.to_thread(publisher.publish, [_event(settings, topic)])
+        finally:
+            publisher.close()
+
+
+def test_a_service_reads_only_the_topics_it_consumes(secured: Any, topic_prefix: str) -> None:
+    """audit-log reads claims.submitted (it reads every topic); intake, which only writes it,
+    may not read it back."""
+    topic = f"{topic_prefix}{Topics.CLAIMS_SUBMITTED}"
+
+    def poll_as(user: str) -> None:
+        consumer = KafkaConsumer(
+            topic,
+            **secured.client_config(user),
+            group_id=None,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=3000,
+        )
+        try:
+            consumer.poll(timeout_ms=5000)
+            consumer.poll(timeout_ms=1000)
+        finally:
+            consumer.close()
+
+    poll_as("audit-log")
+    with pytest.raises(TopicAuthorizationFailedError):
+        poll_as("intake")
