@@ -66,14 +66,18 @@ def ensure_topics(
     partitions: int = 3,
     replication_factor: int | None = None,
     configs: dict[str, dict[str, str]] | None = None,
+    dead_letters: bool = True,
 ) -> None:
-    """Create missing topics, and the dead-letter topic every consumer of them may write to,
-    with the settings' replication unless `replication_factor` says otherwise; in clusters that
-    manage topics declaratively (where the topics exist already) this is a no-op."""
+    """Create missing topics, and (with `dead_letters`) the dead-letter topic every consumer of
+    them may write to, with the settings' replication unless `replication_factor` says
+    otherwise; in clusters that manage topics declaratively (where the topics exist already)
+    this only waits for their leaders, and needs no right beyond describing them."""
     replicas = replication_factor or settings.kafka_topic_replication_factor
     wanted = dict.fromkeys(names, partitions)
-    # Left to broker auto-creation (off in most clusters), it would get the broker's defaults.
-    wanted.setdefault(settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)
+    if dead_letters:
+        # Left to broker auto-creation (off in most clusters), it would get the broker's
+        # defaults.
+        wanted.setdefault(settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)
     new_topics = [
         NewTopic(
             name,

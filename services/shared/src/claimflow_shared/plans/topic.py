@@ -31,8 +31,14 @@ def plans_topic(settings: ServiceSettings) -> str:
 
 def ensure_plans_topic(settings: ServiceSettings) -> None:
     topic = plans_topic(settings)
+    # The dead-letter topic is its consumers' to set up; the operator, which only writes
+    # plans, may not even see it.
     ensure_topics(
-        settings, [topic], partitions=PLANS_PARTITIONS, configs={topic: PLANS_TOPIC_CONFIG}
+        settings,
+        [topic],
+        partitions=PLANS_PARTITIONS,
+        configs={topic: PLANS_TOPIC_CONFIG},
+        dead_letters=False,
     )
 
 
