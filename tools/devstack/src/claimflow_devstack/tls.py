@@ -19,7 +19,9 @@ _VALIDITY = datetime.timedelta(days=2)
 @dataclass(frozen=True)
 class ServerCertificate:
     ca_file: Path  # the CA's certificate: what clients trust
-    key_and_chain_file: Path  # the server's unencrypted PKCS#8 key, then its certificate
+    key_file: Path  # the server's unencrypted PKCS#8 key
+    cert_file: Path  # the server's certificate, then the CA's
+    key_and_chain_file: Path  # both in one (Kafka's PEM keystore)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -90,12 +92,17 @@ def issue_server_certificate(directory: Path, server_name: str) -> ServerCertifi
     )
     ca_file = directory / "ca.crt"
     ca_file.write_bytes(_pem(ca))
-    key_and_chain = directory / f"{server_name}.pem"
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    key_and_chain.write_bytes(key_pem + _pem(server) + _pem(ca))
-    key_and_chain.chmod(0o600)
-    return ServerCertificate(ca_file, key_and_chain)
+    files = {
+        "key": (directory / f"{server_name}.key", key_pem),
+        "cert": (directory / f"{server_name}.crt", _pem(server) + _pem(ca)),
+        "both": (directory / f"{server_name}.pem", key_pem + _pem(server) + _pem(ca)),
+    }
+    for path, content in files.values():
+        path.write_bytes(content)
+        path.chmod(0o600)
+    return ServerCertificate(ca_file, files["key"][0], files["cert"][0], files["both"][0])
