@@ -143,3 +143,10 @@ def test_a_missing_or_broken_key_file_fails_the_start(tmp_path: Path) -> None:
     broken.write_text("[{")
     with pytest.raises(ValidationError):
         ApiKeyAuthenticator([], key_file=broken)
+
+
+def test_oidc_needs_both_issuer_and_audience() -> None:
+    with pytest.raises(ValidationError, match="go together"):
+        ServiceSettings(oidc_issuer="https://login.example.org/")
+    settings = ServiceSettings(oidc_issuer="https://login.example.org/", oidc_audience="claimflow")
+    assert (settings.oidc_organisation_claim, settings.oidc_roles_claim) == ("client_id", "scp")

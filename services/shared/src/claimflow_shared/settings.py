@@ -160,6 +160,19 @@ class ServiceSettings(BaseSettings):
     # The same JSON list in a file that is re-read when it changes (a mounted Secret is updated
     # in place): a revoked key stops working without a restart. Replaces api_keys when set.
     api_keys_file: Path | None = None
+    # OIDC bearer tokens beside the API keys (both work): JWT access tokens of this issuer for
+    # this audience, keys from its JWKS (discovered from the issuer unless given). The
+    # organisation and roles come from these claims; roles are the claim's values that start
+    # with the prefix (`claimflow:submitter` -> submitter). Leeway absorbs clock skew.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_organisation_claim: str = "client_id"
+    oidc_roles_claim: str = "scp"
+    oidc_role_prefix: str = "claimflow:"
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # A token with a kid the cached keys lack makes them be fetched again, at most this often.
+    oidc_jwks_refetch_seconds: float = Field(default=30.0, gt=0)
     # Failed authentications one client address may make per window; past it the client is
     # refused (429) whatever it presents, until the window has room again.
     auth_failure_limit: RateLimit = "30/minute"
@@ -209,6 +222,12 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, str):
             return parse_api_keys(value)
         return value
+
+    @model_validator(mode="after")
+    def _oidc_is_whole(self) -> ServiceSettings:
+        if (self.oidc_issuer is None) != (self.oidc_audience is None):
+            raise ValueError("oidc_issuer and oidc_audience go together")
+        return self
 
     @model_validator(mode="after")
     def _sasl_has_credentials(self) -> ServiceSettings:

@@ -14,6 +14,7 @@ import httpx
 
 from claimflow_devstack import (
     browser,
+    go_tools,
     kafka_install,
     kube,
     postgres,
@@ -47,6 +48,7 @@ def prepare() -> int:
     # Built here, visibly, rather than inside a test's time limit on first use.
     for name, path in kube.build_all().items():
         _say(f"{name + ':':<12}{path}")
+    _say(f"hydra:      {go_tools.HYDRA.ensure_built()}")
     _say(f"promtool:   {promtool.promtool_binary()}")
     # The API docs test renders every service's /docs in it.
     chromium = browser.chromium_binary(install=True)

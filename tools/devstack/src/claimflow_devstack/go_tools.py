@@ -117,6 +117,8 @@ def _wrapper_version(module: Path, requirement: str) -> str:
 
 _KUBE_APISERVER_MODULE = repo_root() / "tools" / "devstack" / "go" / "kube-apiserver"
 
+_HYDRA_MODULE = repo_root() / "tools" / "devstack" / "go" / "hydra"
+
 HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.1")
 # kine keeps the API server's objects in SQLite (cgo) instead of etcd.
 KINE = GoTool("kine", "github.com/k3s-io/kine", "v0.17.5", cgo=True)
@@ -125,4 +127,13 @@ KUBE_APISERVER = GoTool(
     "k8s.io/kubernetes/cmd/kube-apiserver",
     _wrapper_version(_KUBE_APISERVER_MODULE, "k8s.io/kubernetes"),
     wrapper_module=_KUBE_APISERVER_MODULE,
+)
+# The OAuth2/OIDC server of the bearer-token tests. Its wrapper module carries the replace of
+# gobuffalo/pop by Ory's fork that Hydra's own go.mod has (a dependency's replaces are
+# ignored, and Hydra does not build against upstream pop).
+HYDRA = GoTool(
+    "hydra",
+    "github.com/ory/hydra/v2",
+    _wrapper_version(_HYDRA_MODULE, "github.com/ory/hydra/v2"),
+    wrapper_module=_HYDRA_MODULE,
 )

@@ -25,6 +25,7 @@ from claimflow_devstack.paths import state_dir
 
 if TYPE_CHECKING:
     # Imported where used: every pytest run loads this plugin, few need Kafka.
+    from claimflow_devstack.hydra import HydraServer
     from claimflow_devstack.kafka import KafkaBroker, KafkaCluster
     from claimflow_devstack.kube import KubeCluster
     from claimflow_devstack.postgres import PostgresServer
@@ -33,10 +34,12 @@ if TYPE_CHECKING:
 _INTEGRATION_FIXTURES = frozenset(
     {
         "postgres_server",
+        "postgres_tls_server",
         "kafka_broker",
         "kafka_cluster",
         "database_url",
         "redis_server",
+        "oidc_server",
         "kube_cluster",
     }
 )
@@ -159,6 +162,24 @@ def postgres_server(devstack_dir: Path) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
+def postgres_tls_server(devstack_dir: Path) -> Iterator[PostgresServer]:
+    """A second PostgreSQL, only for the tests of TLS to the database: `ssl = on` with a
+    certificate of a CA made for the session (its `tls.ca_file`). The session's own server
+    runs the embedded PostgreSQL, which is built without OpenSSL."""
+    from claimflow_devstack.postgres import PostgresServer  # noqa: PLC0415
+    from claimflow_devstack.tls import issue_server_certificate  # noqa: PLC0415
+
+    certificate = issue_server_certificate(devstack_dir / "postgres-tls-ca", "postgres")
+    server = _start_or_fail(
+        "PostgreSQL with TLS",
+        lambda: PostgresServer.start(devstack_dir / "postgres-tls", fast=True, tls=certificate),
+    )
+    atexit.register(server.stop)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def kafka_broker(devstack_dir: Path) -> Iterator[KafkaBroker]:
     from claimflow_devstack.kafka import KafkaBroker  # noqa: PLC0415
 
@@ -184,6 +205,20 @@ def kafka_cluster(devstack_dir: Path) -> Iterator[KafkaCluster]:
     atexit.register(cluster.stop)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_server(devstack_dir: Path, postgres_server: PostgresServer) -> Iterator[HydraServer]:
+    """Ory Hydra, issuing JWT access tokens, its state in a database of the session's
+    PostgreSQL."""
+    from claimflow_devstack.hydra import HydraServer  # noqa: PLC0415
+
+    postgres_server.create_database("hydra")
+    dsn = postgres_server.dsn("hydra").replace("postgresql://", "postgres://") + "?sslmode=disable"
+    server = _start_or_fail("Ory Hydra", lambda: HydraServer.start(devstack_dir / "hydra", dsn))
+    atexit.register(server.stop)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

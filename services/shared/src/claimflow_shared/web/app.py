@@ -18,6 +18,7 @@ from .headers import SecurityHeadersMiddleware
 from .health import Check, ReadinessCheck, health_router
 from .limits import BodySizeLimitMiddleware, BodyTooLargeError
 from .metrics import RedMetricsMiddleware, metrics_router
+from .oidc import OidcVerifier
 from .problems import PROBLEM_BASE, Problem, install_problem_handlers, problem_response
 from .ratelimit import RateLimiter, RateLimitStorage
 
@@ -49,11 +50,14 @@ def build_app(
         app.state.auth_failures = RateLimiter(
             storage, settings.auth_failure_limit, scope="auth-failures"
         )
+        app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
         try:
             async with lifespan(app):
                 yield
         finally:
             await storage.close()
+            if app.state.oidc is not None:
+                await app.state.oidc.close()
 
     async def rate_limit_storage() -> None:
         await app.state.rate_limits.check()

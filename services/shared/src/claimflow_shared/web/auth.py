@@ -17,6 +17,7 @@ from prometheus_client import Counter
 
 from claimflow_shared.settings import PAYER_ROLES, ApiKey, parse_api_keys
 
+from .oidc import InvalidToken, OidcVerifier, looks_like_jwt
 from .problems import ProblemError
 from .ratelimit import RateLimiter, too_many_requests
 
@@ -144,7 +145,9 @@ def _refused(request: Request, status: int, reason: str, principal: str | None =
     )
 
 
-_bearer = HTTPBearer(auto_error=False, description="API key issued by the operator")
+_bearer = HTTPBearer(
+    auto_error=False, description="An API key issued by the operator, or an OIDC access token"
+)
 
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="claimflow"'}
 
@@ -174,10 +177,21 @@ async def current_principal(
         raise await _unauthenticated(
             request, "missing-credential", "Send Authorization: Bearer <api key>."
         )
-    authenticator: ApiKeyAuthenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(credentials.credentials)
-    if principal is None:
-        raise await _unauthenticated(request, "unknown-credential", "Unknown API key.")
+    verifier: OidcVerifier | None = request.app.state.oidc
+    if verifier is not None and looks_like_jwt(credentials.credentials):
+        try:
+            name, organisation, roles = await verifier.verify(credentials.credentials)
+        except InvalidToken as exc:
+            # Why, for the service's log only; the caller learns no more than for a bad key.
+            log.info("bearer token refused: %s", exc)
+            raise await _unauthenticated(request, "invalid-token", "Invalid token.") from None
+        principal = Principal(name, roles, organisation)
+    else:
+        authenticator: ApiKeyAuthenticator = request.app.state.authenticator
+        found = authenticator.authenticate(credentials.credentials)
+        if found is None:
+            raise await _unauthenticated(request, "unknown-credential", "Unknown API key.")
+        principal = found
     request.state.principal = principal.name
     return principal
 
