@@ -43,6 +43,9 @@ def prepare() -> int:
     _say(f"postgresql: {postgres.check_binaries(bin_dir)} in {bin_dir}")
     if os.geteuid() == 0:
         _say(f"postgresql: runs as system user {postgres.system_user()!r} (we are root)")
+    # The TLS tests' server: the embedded PostgreSQL has no OpenSSL.
+    tls_bin = postgres.tls_bin_dir()
+    _say(f"postgresql: {postgres.check_binaries(tls_bin)} in {tls_bin} (for the TLS tests)")
     redis_bin = redis.server_binary()
     _say(f"redis:      {redis.version(redis_bin)} ({redis_bin})")
     # Built here, visibly, rather than inside a test's time limit on first use.

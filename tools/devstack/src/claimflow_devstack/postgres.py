@@ -116,7 +116,8 @@ def _socket_dir(data_dir: Path, port: int) -> str:
 # The embedded wheel's PostgreSQL is built without OpenSSL; Debian's is built with it. The TLS
 # tests run Debian's (its package `postgresql-15`, unpacked into the cache when missing).
 _DEBIAN_VERSION = "15"
-_DEBIAN_PACKAGE = f"postgresql-{_DEBIAN_VERSION}"
+# The server, and the client whose psql the devstack runs its SQL with.
+_DEBIAN_PACKAGES = (f"postgresql-{_DEBIAN_VERSION}", f"postgresql-client-{_DEBIAN_VERSION}")
 
 
 def tls_bin_dir() -> Path:
@@ -125,30 +126,30 @@ def tls_bin_dir() -> Path:
     system = Path(f"/usr/lib/postgresql/{_DEBIAN_VERSION}/bin")
     if os.access(system / "postgres", os.X_OK):
         return system
-    unpacked = cache_dir() / f"debian-{_DEBIAN_PACKAGE}"
+    unpacked = cache_dir() / f"debian-postgresql-{_DEBIAN_VERSION}"
     found = unpacked / "usr" / "lib" / "postgresql" / _DEBIAN_VERSION / "bin"
     if os.access(found / "postgres", os.X_OK):
         return found
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         raise MissingToolError(
-            f"no PostgreSQL built with TLS: install Debian's {_DEBIAN_PACKAGE} "
+            f"no PostgreSQL built with TLS: install Debian's {_DEBIAN_PACKAGES[0]} "
             "(the embedded one has no OpenSSL)"
         )
     download = unpacked.with_name(unpacked.name + ".download")
     shutil.rmtree(download, ignore_errors=True)
     download.mkdir(parents=True)
     subprocess.run(  # noqa: S603
-        ["apt-get", "download", "-q", _DEBIAN_PACKAGE],  # noqa: S607
+        ["apt-get", "download", "-q", *_DEBIAN_PACKAGES],  # noqa: S607
         cwd=download,
         check=True,
         capture_output=True,
     )
-    (deb,) = download.glob("*.deb")
-    subprocess.run(  # noqa: S603
-        ["dpkg-deb", "-x", str(deb), str(download / "root")],  # noqa: S607
-        check=True,
-        capture_output=True,
-    )
+    for deb in download.glob("*.deb"):
+        subprocess.run(  # noqa: S603
+            ["dpkg-deb", "-x", str(deb), str(download / "root")],  # noqa: S607
+            check=True,
+            capture_output=True,
+        )
     shutil.rmtree(unpacked, ignore_errors=True)
     (download / "root").rename(unpacked)
     shutil.rmtree(download, ignore_errors=True)
