@@ -42,10 +42,6 @@ class HydraServer:
         # Hydra's issuer is its public URL with the trailing slash it adds itself.
         self.issuer = f"{self.public_url}/"
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
     @classmethod
     def start(cls, data_dir: Path, database_url: str, timeout: float = 120.0) -> HydraServer:
         """Migrate `database_url` (a postgres:// DSN of its own database) and serve."""

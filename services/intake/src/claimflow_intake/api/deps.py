@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -23,24 +24,23 @@ EngineDep = Annotated[AsyncEngine, from_state("engine")]
 _submitter = require_role(ROLE_SUBMITTER)
 
 
-async def _submission_budget(
-    request: Request, response: Response, principal: Annotated[Principal, Depends(_submitter)]
-) -> Principal:
-    """A submitter, charged one submission of its budget (429 when spent)."""
-    await charge(request.app.state.submission_limiter, principal.name, response)
-    return principal
+def _charged(limiter: str) -> Callable[..., Awaitable[Principal]]:
+    """A submitter, charged one request of its budget in `app.state.<limiter>` (429 when
+    spent)."""
+
+    async def dependency(
+        request: Request,
+        response: Response,
+        principal: Annotated[Principal, Depends(_submitter)],
+    ) -> Principal:
+        await charge(getattr(request.app.state, limiter), principal.name, response)
+        return principal
+
+    return dependency
 
 
-async def _import_budget(
-    request: Request, response: Response, principal: Annotated[Principal, Depends(_submitter)]
-) -> Principal:
-    """A submitter, charged one import of its budget (429 when spent)."""
-    await charge(request.app.state.import_limiter, principal.name, response)
-    return principal
-
-
-Submitter = Annotated[Principal, Depends(_submission_budget)]
-Importer = Annotated[Principal, Depends(_import_budget)]
+Submitter = Annotated[Principal, Depends(_charged("submission_limiter"))]
+Importer = Annotated[Principal, Depends(_charged("import_limiter"))]
 # Readers read their organisation's claims; payer roles read every organisation's.
 Reader = Annotated[
     Principal, Depends(require_role(ROLE_READER, ROLE_PAYER_READER, ROLE_PAYER_ADMIN))
