@@ -124,3 +124,25 @@ def _running(pid: int) -> bool:
         return _state(pid) != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_process_that_exits_while_its_parent_is_frozen_counts_as_stopped() -> None:
+    """Freezing PostgreSQL stops the postmaster, then its backends; a backend that exits in
+    between stays a zombie (its stopped parent cannot reap it) and must not be waited on."""
+    exited = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while processes._stat_fields(exited.pid)[0] != "Z":  # type: ignore[index]
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        running = subprocess.Popen(["sleep", "30"])
+        try:
+            with pytest.raises(TimeoutError, match=str(running.pid)):
+                processes.wait_stopped([exited.pid, running.pid], timeout=0.5)
+            running.send_signal(signal.SIGSTOP)
+            processes.wait_stopped([exited.pid, running.pid], timeout=5)
+        finally:
+            running.kill()
+            running.wait()
+    finally:
+        exited.wait()

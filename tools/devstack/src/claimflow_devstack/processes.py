@@ -262,16 +262,26 @@ def _stat_fields(pid: int) -> list[str] | None:
     return stat.rsplit(")", 1)[1].split()
 
 
+# Stopped (T, or t under a tracer), or never to run again: a zombie (Z) or dead (X).
+_NOT_RUNNING = frozenset({"T", "t", "Z", "X"})
+
+
 def wait_stopped(pids: Iterable[int], timeout: float = 10.0) -> None:
-    """Wait until every process that still exists is stopped (state T).
+    """Wait until every process that still exists is stopped (state T) or is a zombie.
 
     SIGSTOP takes effect when the process next leaves the kernel, not when kill() returns:
-    one in the middle of a system call runs on until it finishes.
+    one in the middle of a system call runs on until it finishes. A process that exits
+    instead while its parent is stopped stays a zombie (nobody reaps it) until the parent
+    runs again: it runs no more either.
     """
     pending = set(pids)
     deadline = time.monotonic() + timeout
     while True:
-        pending = {pid for pid in pending if (fields := _stat_fields(pid)) and fields[0] != "T"}
+        pending = {
+            pid
+            for pid in pending
+            if (fields := _stat_fields(pid)) and fields[0] not in _NOT_RUNNING
+        }
         if not pending:
             return
         if time.monotonic() >= deadline:
