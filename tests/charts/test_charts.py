@@ -415,14 +415,13 @@ def test_settings_and_secret_files_reach_the_service(
 def test_a_database_ca_reaches_the_service_as_libpqs_root_certificate(
     chart_workspace: ChartWorkspace,
 ) -> None:
-    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     docs = chart_workspace.template(
-        Scenario("intake", "defaults"), "--set-string", f"secrets.databaseCaCert={pem}"
+        Scenario("intake", "defaults"), "--set-string", f"secrets.databaseCaCert={CA_PEM}"
     )
     (config,) = config_maps(docs).values()
     assert config["PGSSLROOTCERT"] == f"{SECRETS_DIR}/claimflow_database_ca_cert"
     (secret,) = by_kind(docs, "Secret")
-    assert secret["stringData"]["claimflow_database_ca_cert"] == pem
+    assert secret["stringData"]["claimflow_database_ca_cert"] == CA_PEM
     # Without one nothing points at a missing file.
     (plain,) = config_maps(chart_workspace.template(Scenario("intake", "defaults"))).values()
     assert "PGSSLROOTCERT" not in plain

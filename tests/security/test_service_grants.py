@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from claimflow_adjudication import worker as adjudication_worker
 from claimflow_adjudication.settings import AdjudicationSettings
@@ -53,27 +52,17 @@ def test_each_component_sets_its_topics_up_under_its_acls(
     ensure_plans_topic(platform)
     listener.grant(kafka_broker, topic_prefix)
 
-    def as_user(cls: type[ServiceSettings], user: str) -> Any:
-        return cls(
-            kafka_bootstrap_servers=listener.bootstrap_servers,
-            kafka_topic_prefix=topic_prefix,
-            kafka_security_protocol="SASL_SSL",
-            kafka_sasl_username=user,
-            kafka_sasl_password=SecretStr(listener.passwords[user]),
-            kafka_ssl_cafile=listener.certificate.ca_file,
-        )
-
-    intake = as_user(IntakeSettings, "intake")
+    intake = listener.settings("intake", IntakeSettings, topic_prefix)
     ensure_topics(
         intake, intake_worker.produced_topics(intake) + intake_worker.consumed_topics(intake)
     )
-    adjudication = as_user(AdjudicationSettings, "adjudication")
+    adjudication = listener.settings("adjudication", AdjudicationSettings, topic_prefix)
     ensure_topics(
         adjudication,
         adjudication_worker.produced_topics(adjudication)
         + adjudication_worker.consumed_topics(adjudication),
     )
     ensure_plans_topic(adjudication)
-    audit_worker._ensure_topics(as_user(AuditSettings, "audit-log"))
+    audit_worker._ensure_topics(listener.settings("audit-log", AuditSettings, topic_prefix))
     # The operator only writes plans: it must not need to see the dead-letter topic.
-    ensure_plans_topic(as_user(ServiceSettings, "operator"))
+    ensure_plans_topic(listener.settings("operator", ServiceSettings, topic_prefix))

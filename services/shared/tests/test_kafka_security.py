@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
-from pydantic import SecretStr
 
 from claimflow_devstack.testing import claim_line, submitted
 from claimflow_shared.events.catalog import Topics
@@ -34,19 +33,6 @@ def secured(kafka_broker: Any, topic_prefix: str) -> Any:
     ensure_topics(plain, topics, partitions=1)
     listener.grant(kafka_broker, topic_prefix)
     return listener
-
-
-def _as(secured: Any, user: str, topic_prefix: str, password: str | None = None) -> Any:
-    """A service's settings connecting to the secured listener as `user`."""
-    return ServiceSettings(
-        service_name=user,
-        kafka_bootstrap_servers=secured.bootstrap_servers,
-        kafka_topic_prefix=topic_prefix,
-        kafka_security_protocol="SASL_SSL",
-        kafka_sasl_username=user,
-        kafka_sasl_password=SecretStr(password or secured.passwords[user]),
-        kafka_ssl_cafile=secured.certificate.ca_file,
-    )
 
 
 def _event(settings: ServiceSettings, topic: str) -> OutgoingMessage:
@@ -84,8 +70,8 @@ def test_a_wrong_password_is_refused(secured: Any, caplog: pytest.LogCaptureFixt
 
 
 async def test_each_service_writes_only_the_topics_it_owns(secured: Any, topic_prefix: str) -> None:
-    intake = _as(secured, "intake", topic_prefix)
-    adjudication = _as(secured, "adjudication", topic_prefix)
+    intake = secured.settings("intake", ServiceSettings, topic_prefix)
+    adjudication = secured.settings("adjudication", ServiceSettings, topic_prefix)
     # The owners write their own topics, through the services' own publisher.
     for settings, topic in (
         (intake, Topics.CLAIMS_SUBMITTED),

@@ -4,6 +4,8 @@ dead-letter topic alike."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from claimflow_devstack.kafka import KafkaCluster
 from claimflow_shared.events.catalog import Topics
 from claimflow_shared.kafka.admin import ensure_topics
@@ -13,12 +15,21 @@ from claimflow_shared.settings import ServiceSettings
 DAY_MS = 24 * 3_600_000
 
 
+def _settings(cluster: KafkaCluster, topic_prefix: str, **overrides: Any) -> ServiceSettings:
+    """A service's settings on the test cluster, under this test's topic prefix."""
+    return ServiceSettings(
+        kafka_bootstrap_servers=cluster.bootstrap_servers,
+        kafka_topic_prefix=topic_prefix,
+        **overrides,
+    )
+
+
 def test_created_topics_take_the_settings_replication(
     kafka_cluster: KafkaCluster, topic_prefix: str
 ) -> None:
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=kafka_cluster.bootstrap_servers,
-        kafka_topic_prefix=topic_prefix,
+    settings = _settings(
+        kafka_cluster,
+        topic_prefix,
         kafka_topic_replication_factor=3,
         kafka_topic_min_insync_replicas=2,
     )
@@ -49,9 +60,9 @@ def test_created_topics_take_the_settings_replication(
 def test_retention_of_phi_and_dead_letters_is_a_setting(
     kafka_cluster: KafkaCluster, topic_prefix: str
 ) -> None:
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=kafka_cluster.bootstrap_servers,
-        kafka_topic_prefix=topic_prefix,
+    settings = _settings(
+        kafka_cluster,
+        topic_prefix,
         kafka_phi_retention_ms=3_600_000,
         kafka_dead_letter_retention_ms=7_200_000,
     )
@@ -72,9 +83,9 @@ def test_a_service_sets_its_topics_up_while_a_node_is_down(
 ) -> None:
     """A worker restarting while one of three nodes is down finds its topics: its admin client
     may first ask the dead node, and must then try another instead of failing the start."""
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=kafka_cluster.bootstrap_servers,
-        kafka_topic_prefix=topic_prefix,
+    settings = _settings(
+        kafka_cluster,
+        topic_prefix,
         kafka_topic_replication_factor=3,
         kafka_topic_min_insync_replicas=2,
     )

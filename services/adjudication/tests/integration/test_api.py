@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_adjudication.settings import AdjudicationSettings
+from claimflow_devstack.testing import assert_rate_limited
 
 from .conftest import CLEARINGHOUSE_READER_KEY, SUBMITTER_KEY, app_client, auth
 
@@ -95,23 +96,13 @@ async def _spend(client: httpx.AsyncClient, calls: int) -> list[httpx.Response]:
     return [await client.get("/v1/providers/top", headers=auth()) for _ in range(calls)]
 
 
-def _assert_limited(response: httpx.Response) -> None:
-    assert response.status_code == 429
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["type"] == "https://claimflow.dev/problems/rate-limited"
-    retry_after = int(response.headers["Retry-After"])
-    assert 1 <= retry_after <= 60
-    assert response.headers["RateLimit-Remaining"] == "0"
-    assert response.headers["RateLimit-Reset"] == response.headers["Retry-After"]
-
-
 async def test_the_eleventh_call_in_a_minute_is_refused(client: httpx.AsyncClient) -> None:
     responses = await _spend(client, 11)
     assert [r.status_code for r in responses[:10]] == [200] * 10
     assert [r.headers["RateLimit-Remaining"] for r in responses[:10]] == [
         str(n) for n in range(9, -1, -1)
     ]
-    _assert_limited(responses[10])
+    assert_rate_limited(responses[10])
     # Other endpoints and other principals have their own budgets.
     assert (await client.get("/v1/plans", headers=auth())).status_code == 200
 
@@ -132,8 +123,8 @@ async def test_with_redis_two_instances_share_one_budget(
             for n in range(10)
         ]
         assert [r.status_code for r in spent] == [200] * 10
-        _assert_limited(await first.get("/v1/providers/top", headers=auth()))
-        _assert_limited(await second.get("/v1/providers/top", headers=auth()))
+        assert_rate_limited(await first.get("/v1/providers/top", headers=auth()))
+        assert_rate_limited(await second.get("/v1/providers/top", headers=auth()))
         ready = (await first.get("/readyz")).json()
         assert ready["checks"]["rate_limit_storage"] == "ok"
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient
 from kafka.admin import (
@@ -26,6 +26,7 @@ from kafka.admin import (
     ResourceType,
 )
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import SecretStr
 
 from claimflow_devstack import processes
 from claimflow_devstack.errors import DevstackError, ProcessDiedError
@@ -36,6 +37,7 @@ from claimflow_devstack.kafka_install import (
     java_bin,
 )
 from claimflow_devstack.tls import ServerCertificate, issue_server_certificate
+from claimflow_shared.kafka.connection import connection_config
 from claimflow_shared.kafka.grants import SERVICE_GRANTS
 from claimflow_shared.settings import ServiceSettings
 
@@ -91,6 +93,7 @@ def _admin_client(bootstrap: str | list[str], timeout: float) -> Iterator[Any]:
 # (as Strimzi's KafkaUsers would be); the plain listener's ANONYMOUS is a super user too, so
 # everything that does not test security goes on as before.
 SASL_USERS = ("admin", *SERVICE_GRANTS)
+_Settings = TypeVar("_Settings", bound=ServiceSettings)
 # Every consumer dead-letters here (the services' default name).
 DEAD_LETTER_TOPIC = ServiceSettings.model_fields["kafka_dead_letter_topic"].default
 
@@ -169,17 +172,21 @@ class SecuredListener:
         if result["failed"]:
             raise DevstackError(f"creating Kafka ACLs failed: {result['failed']}")
 
+    def settings(self, user: str, cls: type[_Settings], topic_prefix: str = "") -> _Settings:
+        """A service's settings (`cls`) connecting to this listener as `user`."""
+        return cls(
+            service_name=user,
+            kafka_bootstrap_servers=self.bootstrap_servers,
+            kafka_topic_prefix=topic_prefix,
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_username=user,
+            kafka_sasl_password=SecretStr(self.passwords[user]),
+            kafka_ssl_cafile=self.certificate.ca_file,
+        )
+
     def client_config(self, user: str) -> dict[str, Any]:
-        """kafka-python's arguments for `user` on this listener."""
-        return {
-            "bootstrap_servers": self.bootstrap_servers,
-            "security_protocol": "SASL_SSL",
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": user,
-            "sasl_plain_password": self.passwords[user],
-            "ssl_cafile": str(self.certificate.ca_file),
-            "ssl_check_hostname": True,
-        }
+        """kafka-python's arguments for `user` on this listener, as the services build them."""
+        return connection_config(self.settings(user, ServiceSettings))
 
 
 class KafkaBroker:

@@ -64,6 +64,17 @@ async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
         yield app
 
 
+def assert_rate_limited(response: httpx.Response, window: int = 60) -> None:
+    """A 429 `rate-limited` problem whose Retry-After (within the window) is its
+    RateLimit-Reset, with no budget left."""
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "https://claimflow.dev/problems/rate-limited"
+    assert 1 <= int(response.headers["Retry-After"]) <= window
+    assert response.headers["RateLimit-Remaining"] == "0"
+    assert response.headers["RateLimit-Reset"] == response.headers["Retry-After"]
+
+
 def session_wiring(
     database_url: str, bootstrap_servers: str, topic_prefix: str, group: str
 ) -> dict[str, Any]:

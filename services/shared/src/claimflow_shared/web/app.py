@@ -37,11 +37,12 @@ def build_app(
     max_body_bytes: int = 1_048_576,
     openapi_tags: list[dict[str, Any]] | None = None,
 ) -> FastAPI:
-    """The app, its state holding `settings`, the `authenticator` and the `rate_limits`
-    storage (open for the service's lifespan: its own limiters count there too)."""
+    """The app, its state holding `settings`, the `authenticator` and, for the service's
+    lifespan, the `rate_limits` storage (its own limiters count there too), the
+    `auth_failures` limiter and the `oidc` verifier (None without an issuer)."""
 
     @asynccontextmanager
-    async def with_rate_limits(app: FastAPI) -> AsyncIterator[None]:
+    async def with_auth_state(app: FastAPI) -> AsyncIterator[None]:
         storage = RateLimitStorage(
             settings.rate_limit_storage_url.get_secret_value(),
             key_prefix=settings.rate_limit_key_prefix,
@@ -66,7 +67,7 @@ def build_app(
         title=title,
         description=description,
         version=version,
-        lifespan=with_rate_limits,
+        lifespan=with_auth_state,
         openapi_tags=openapi_tags,
         # Replaced by install_docs: FastAPI's own pages load their assets from a public CDN.
         docs_url=None,
