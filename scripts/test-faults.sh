@@ -12,6 +12,8 @@ if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 py=".venv/bin/python"
+# The heavier load (`make test` runs 1,500 claims through the same faults).
+export CLAIMFLOW_FAULT_CLAIMS="${CLAIMFLOW_FAULT_CLAIMS:-5000}"
 
 "$py" -c 'while True: pass' &
 hog=$!
