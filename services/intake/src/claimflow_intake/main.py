@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from claimflow_intake.api import claims
+from claimflow_intake.api import bulk, claims
 from claimflow_intake.api.errors import install_error_handlers
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.db import create_engine, ping
@@ -25,6 +25,10 @@ queues accepted claims for adjudication over Kafka.
 All errors are RFC 9457 `application/problem+json`; validation errors list every failing
 rule with its line index and field. Authenticate with `Authorization: Bearer <api key>`.
 """
+
+# Routes that take files of thousands of claims: settings.bulk_max_body_bytes, not
+# max_body_bytes.
+BULK_PATHS = ("/v1/claims/batch", "/v1/claims/x12")
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
@@ -62,12 +66,14 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             "kafka": ReadinessCheck(kafka, required=settings.ready_requires_kafka),
         },
         max_body_bytes=settings.max_body_bytes,
+        body_limits=dict.fromkeys(BULK_PATHS, settings.bulk_max_body_bytes),
         openapi_tags=[
             {"name": "claims", "description": "Submit, import, read and list claims"},
             {"name": "operations", "description": "Health, readiness and metrics"},
         ],
     )
     install_error_handlers(app)
+    app.include_router(bulk.router)
     app.include_router(claims.router)
-    register_schemas(app, claims.REQUEST_MODELS)
+    register_schemas(app, (*claims.REQUEST_MODELS, *bulk.REQUEST_MODELS))
     return app

@@ -19,10 +19,15 @@ class IntakeSettings(ServiceSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_lines: int = Field(default=50, ge=1, le=1000)
     import_max_claims: int = Field(default=100, ge=1)
+    # Bulk routes (POST /v1/claims/batch, /v1/claims/x12) take this much instead of
+    # max_body_bytes: a thousand JSON claims, or an interchange of ten thousand.
+    bulk_max_body_bytes: int = Field(default=16 * 1_048_576, ge=1024)
+    batch_max_claims: int = Field(default=1000, ge=1, le=10_000)
     validation_npi_luhn: bool = True
     # Per principal, over every replica when rate_limit_storage_url is Redis: a client in a
     # loop cannot fill the database or the queue for everyone else.
     submission_rate_limit: RateLimit = "60/minute"
+    # CSV imports, batches and X12 interchanges share this budget: each is one request of it.
     import_rate_limit: RateLimit = "10/minute"
     # The outbox buffers claims while Kafka is down, so by default the API stays ready then.
     ready_requires_kafka: bool = False

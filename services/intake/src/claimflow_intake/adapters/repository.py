@@ -226,6 +226,74 @@ async def reserve_idempotency_key(
     return StoredResponse(row.request_hash, row.response_status, row.response_body, row.location)
 
 
+# Arrays, not a VALUES row per key: an interchange of 10,000 claims would pass PostgreSQL's
+# limit of 32,767 bind parameters, and the statement's text stays fixed (prepared once).
+_STORE_NEW_RESPONSES = text(
+    """
+    INSERT INTO idempotency_keys (principal, key, request_hash, response_status,
+                                  response_body, location)
+    SELECT :principal, r.key, r.request_hash, r.response_status, r.response_body, r.location
+    FROM unnest(CAST(:keys AS varchar[]), CAST(:hashes AS varchar[]),
+                CAST(:statuses AS smallint[]), CAST(:bodies AS jsonb[]),
+                CAST(:locations AS text[])) WITH ORDINALITY
+           AS r(key, request_hash, response_status, response_body, location, n)
+    ORDER BY r.n
+    ON CONFLICT DO NOTHING
+    RETURNING key
+    """
+)
+
+
+@dataclass(frozen=True)
+class KeyedResponse:
+    """A response to store under an Idempotency-Key, with the hash of the request it answers."""
+
+    key: str
+    request_hash: str
+    status: int
+    body: Any
+    location: str | None
+
+
+async def store_new_idempotent_responses(
+    conn: AsyncConnection, principal: str, responses: Sequence[KeyedResponse]
+) -> dict[str, StoredResponse]:
+    """Store each response under its key unless the key is taken; return what earlier
+    requests stored under the taken ones (the others are this transaction's to keep).
+
+    Keys are claimed in sorted order, so two bulk requests sharing keys wait for each other
+    instead of deadlocking; one that waits then reads the other's stored responses.
+    """
+    if not responses:
+        return {}
+    ordered = sorted(responses, key=lambda r: r.key)
+    inserted = await conn.execute(
+        _STORE_NEW_RESPONSES,
+        {
+            "principal": principal,
+            "keys": [r.key for r in ordered],
+            "hashes": [r.request_hash for r in ordered],
+            "statuses": [r.status for r in ordered],
+            "bodies": [json.dumps(r.body) for r in ordered],
+            "locations": [r.location for r in ordered],
+        },
+    )
+    taken = {r.key for r in responses} - set(inserted.scalars())
+    if not taken:
+        return {}
+    rows = await conn.execute(
+        select(idempotency_keys).where(
+            idempotency_keys.c.principal == principal, idempotency_keys.c.key.in_(taken)
+        )
+    )
+    return {
+        row.key: StoredResponse(
+            row.request_hash, row.response_status, row.response_body, row.location
+        )
+        for row in rows
+    }
+
+
 async def store_idempotent_response(
     conn: AsyncConnection,
     principal: str,

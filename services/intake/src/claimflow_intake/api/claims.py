@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from claimflow_intake.service_layer import claims
-from claimflow_intake.service_layer.claims import AcceptedClaim, Receipt
 from claimflow_shared.web.auth import Principal
 from claimflow_shared.web.problems import ProblemError, problem_responses
 from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
+from .bodies import CSV_TYPES, JSON_TYPES, parse_json, request_body, require_media_type
 from .deps import EngineDep, Importer, Reader, SettingsDep, Submitter
+from .receipts import accepted_response, claim_receipt, import_receipt
 from .schemas import (
     ClaimAccepted,
     ClaimOut,
@@ -25,7 +22,6 @@ from .schemas import (
     ClaimSubmissionIn,
     ClaimSummary,
     ImportAccepted,
-    Totals,
 )
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -41,81 +37,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-JSON_TYPES = ("application/json",)
-CSV_TYPES = ("text/csv", "application/csv")
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _require_media_type(request: Request, accepted: tuple[str, ...]) -> None:
-    media = _media_type(request)
-    if media not in accepted and not (accepted == JSON_TYPES and media.endswith("+json")):
-        raise ProblemError(
-            415,
-            "unsupported-media-type",
-            "Unsupported media type",
-            f"Send the body as {' or '.join(accepted)}.",
-        )
-
-
-def _location(claim: AcceptedClaim) -> str:
-    return f"/v1/claims/{claim.id}"
-
-
-def _accepted(claim: AcceptedClaim) -> ClaimAccepted:
-    return ClaimAccepted(
-        id=claim.id,
-        status="queued",
-        external_id=claim.external_id,
-        created_at=claim.created_at,
-        line_count=claim.line_count,
-        totals=Totals(net_fee=claim.net_fee),
-        location=_location(claim),
-    )
-
-
-def _claim_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
-    (claim,) = accepted
-    return Receipt(_accepted(claim).model_dump(mode="json"), _location(claim))
-
-
-def _import_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
-    body = ImportAccepted(claims=[_accepted(c) for c in accepted]).model_dump(mode="json")
-    return Receipt(body, _location(accepted[0]) if len(accepted) == 1 else None)
-
-
-def _accepted_response(result: Receipt, response: Response) -> JSONResponse:
-    """The 202, with the headers the dependencies set (the rate limit's) on `response`."""
-    headers = dict(response.headers)
-    if result.location:
-        headers["Location"] = result.location
-    if result.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(result.body, status_code=202, headers=headers)
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        # parse_float keeps JSON numbers exact: money never passes through a binary float.
-        return json.loads(raw, parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ProblemError(
-            400, "malformed-json", "Malformed JSON", "The request body is not valid JSON."
-        ) from exc
-
-
-def _request_body(media_type: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """OpenAPI for a body the route reads itself (so that money stays exact): required, of
-    this media type and schema."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {media_type: {"schema": schema, **extra}},
-        }
-    }
-
 
 @router.post(
     "",
@@ -126,7 +47,7 @@ def _request_body(media_type: str, schema: dict[str, Any], **extra: Any) -> dict
         **problem_responses(400, 401, 403, 413, 415, 422, 429),
         202: {"headers": RATE_LIMIT_HEADERS},
     },
-    openapi_extra=_request_body(
+    openapi_extra=request_body(
         "application/json", {"$ref": "#/components/schemas/ClaimSubmissionIn"}
     ),
 )
@@ -143,17 +64,17 @@ async def submit_claim(
     Every failing rule of every line is reported at once (RFC 9457, `errors`). The claim,
     its `claims.submitted` event and the idempotent response commit together.
     """
-    _require_media_type(request, JSON_TYPES)
+    require_media_type(request, JSON_TYPES)
     receipt = await claims.submit_claim(
         engine,
         settings,
-        _parse_json(await request.body()),
+        parse_json(await request.body()),
         principal=principal.name,
         organisation=principal.organisation,
         idempotency_key=idempotency_key,
-        render=_claim_receipt,
+        render=claim_receipt,
     )
-    return _accepted_response(receipt, response)
+    return accepted_response(receipt, response)
 
 
 @router.post(
@@ -165,7 +86,7 @@ async def submit_claim(
         **problem_responses(400, 401, 403, 413, 415, 422, 429),
         202: {"headers": RATE_LIMIT_HEADERS},
     },
-    openapi_extra=_request_body(
+    openapi_extra=request_body(
         "text/csv",
         {"type": "string"},
         example="service date,submitted procedure,quadrant,Plan/Group #,"
@@ -186,7 +107,7 @@ async def import_claims(
 
     All claims of the file are accepted together or none is.
     """
-    _require_media_type(request, CSV_TYPES)
+    require_media_type(request, CSV_TYPES)
     try:
         document = (await request.body()).decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -200,9 +121,9 @@ async def import_claims(
         principal=principal.name,
         organisation=principal.organisation,
         idempotency_key=idempotency_key,
-        render=_import_receipt,
+        render=import_receipt,
     )
-    return _accepted_response(receipt, response)
+    return accepted_response(receipt, response)
 
 
 def _readable_organisation(principal: Principal) -> str | None:

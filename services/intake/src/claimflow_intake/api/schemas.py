@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from claimflow_shared.events.catalog import AdjudicatedTotalsV1, LineAmountsV1
 from claimflow_shared.money import Money
+from claimflow_shared.web.problems import Problem
 
 ClaimStatus = Literal["queued", "adjudicated", "rejected", "paid", "payment_failed", "reversed"]
 
@@ -120,6 +121,38 @@ class ClaimAccepted(BaseModel):
 
 class ImportAccepted(BaseModel):
     claims: list[ClaimAccepted]
+
+
+class BatchItemIn(BaseModel):
+    """One claim of a batch, with its own retry key."""
+
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retry-safe per claim: the same key and claim replay the first answer "
+        "(shared with POST /v1/claims' Idempotency-Key)",
+    )
+    claim: ClaimSubmissionIn
+
+
+class BatchResult(BaseModel):
+    """What became of one claim of the batch: accepted (202, maybe replayed) or refused
+    (the problem a single submission would have got)."""
+
+    index: int = Field(description="0-based position of the claim in the batch")
+    status: int = Field(examples=[202, 422])
+    location: str | None = None
+    replayed: bool = Field(default=False, description="an earlier request stored this claim")
+    claim: ClaimAccepted | None = None
+    problem: Problem | None = None
+
+
+class BatchAccepted(BaseModel):
+    accepted: int = Field(description="claims stored by this request or an earlier one")
+    rejected: int
+    results: list[BatchResult]
 
 
 class ClaimSummary(_StoredClaim):

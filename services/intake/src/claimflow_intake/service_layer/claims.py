@@ -190,7 +190,7 @@ async def import_claims(
     )
 
 
-def _submitted_event(
+def submitted_event(
     topic: str, new: NewClaim, created_at: datetime, principal: str
 ) -> PendingEvent:
     claim = new.claim
@@ -239,7 +239,7 @@ async def accept_claims(
     new_claims = [NewClaim(uuid.uuid4(), claim) for claim in claims]
     created_at = datetime.now(UTC)
     topic = settings.topic(Topics.CLAIMS_SUBMITTED)
-    events = [_submitted_event(topic, n, created_at, principal) for n in new_claims]
+    events = [submitted_event(topic, n, created_at, principal) for n in new_claims]
     store, params = repository.insert_claims(
         new_claims, principal, organisation, created_at, outbox_rows(events)
     )

@@ -16,10 +16,10 @@ from .auth import ApiKeyAuthenticator
 from .docs import install_docs
 from .headers import SecurityHeadersMiddleware
 from .health import Check, ReadinessCheck, health_router
-from .limits import BodySizeLimitMiddleware, BodyTooLargeError
+from .limits import BodySizeLimitMiddleware, BodyTooLargeError, too_large
 from .metrics import RedMetricsMiddleware, metrics_router
 from .oidc import OidcVerifier
-from .problems import PROBLEM_BASE, Problem, install_problem_handlers, problem_response
+from .problems import install_problem_handlers, problem_response
 from .ratelimit import RateLimiter, RateLimitStorage
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -35,6 +35,7 @@ def build_app(
     checks: Mapping[str, ReadinessCheck],
     liveness: Mapping[str, Check] | None = None,
     max_body_bytes: int = 1_048_576,
+    body_limits: Mapping[str, int] | None = None,
     openapi_tags: list[dict[str, Any]] | None = None,
 ) -> FastAPI:
     """The app, its state holding `settings`, the `authenticator` and, for the service's
@@ -79,19 +80,12 @@ def build_app(
     )
     install_problem_handlers(app)
 
-    max_bytes = max_body_bytes
-
-    async def body_too_large(request: Request, _exc: Exception) -> JSONResponse:
-        problem = Problem(
-            type=PROBLEM_BASE + "payload-too-large",
-            title="Request body too large",
-            status=413,
-            detail=f"The body may be at most {max_bytes} bytes.",
-        )
-        return problem_response(problem, request)
+    async def body_too_large(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyTooLargeError)
+        return problem_response(too_large(exc.limit, None), request)
 
     app.add_exception_handler(BodyTooLargeError, body_too_large)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, path_limits=body_limits)
     app.add_middleware(
         SecurityHeadersMiddleware, hsts_max_age_seconds=settings.hsts_max_age_seconds
     )

@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import PROBLEM_BASE, Problem, problem_response
 
 
 class BodyTooLargeError(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit} bytes")
+        self.limit = limit
+
+
+def too_large(limit: int, instance: str | None) -> Problem:
+    return Problem(
+        type=PROBLEM_BASE + "payload-too-large",
+        title="Request body too large",
+        status=413,
+        detail=f"The body may be at most {limit} bytes.",
+        instance=instance,
+    )
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`max_bytes` for every path but those in `path_limits` (bulk routes take files of
+    thousands of claims; a single claim needs a few kilobytes)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await problem_response(too_large(limit, scope.get("path")))(scope, receive, send)
             return
 
         received = 0
@@ -33,8 +54,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLargeError
+                if received > limit:
+                    raise BodyTooLargeError(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -47,14 +68,4 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLargeError:
             if not response_started:
-                await self._reject(scope, receive, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        problem = Problem(
-            type=PROBLEM_BASE + "payload-too-large",
-            title="Request body too large",
-            status=413,
-            detail=f"The body may be at most {self.max_bytes} bytes.",
-            instance=scope.get("path"),
-        )
-        await problem_response(problem)(scope, receive, send)
+                await problem_response(too_large(limit, scope.get("path")))(scope, receive, send)

@@ -290,6 +290,26 @@ class DomainProblem:
     headers: Mapping[str, str] | None = None
 
 
+def domain_problem(
+    exc: DomainError, problems: Mapping[type[DomainError], DomainProblem]
+) -> Problem | None:
+    """The problem a service's table gives `exc`; None when the table does not map it."""
+    spec = next((problems[c] for c in type(exc).__mro__ if c in problems), None)
+    if spec is None:
+        return None
+    errors = [
+        FieldError(claim=f.claim, line=f.line, field=f.field, rule=f.rule, message=f.message)
+        for f in exc.failures
+    ]
+    return Problem(
+        type=PROBLEM_BASE + exc.code,
+        title=spec.title,
+        status=spec.status,
+        detail=exc.detail,
+        errors=errors or None,
+    )
+
+
 def install_domain_problems(
     app: FastAPI, problems: Mapping[type[DomainError], DomainProblem]
 ) -> None:
@@ -297,21 +317,11 @@ def install_domain_problems(
 
     def from_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        spec = next((problems[c] for c in type(exc).__mro__ if c in problems), None)
-        if spec is None:
+        problem = domain_problem(exc, problems)
+        if problem is None:
             # An error no table maps is a bug: the catch-all answers 500 and logs its type.
             raise exc
-        errors = [
-            FieldError(claim=f.claim, line=f.line, field=f.field, rule=f.rule, message=f.message)
-            for f in exc.failures
-        ]
-        problem = Problem(
-            type=PROBLEM_BASE + exc.code,
-            title=spec.title,
-            status=spec.status,
-            detail=exc.detail,
-            errors=errors or None,
-        )
+        spec = next(problems[c] for c in type(exc).__mro__ if c in problems)
         return problem_response(problem, request, dict(spec.headers) if spec.headers else None)
 
     app.add_exception_handler(DomainError, from_domain_error)

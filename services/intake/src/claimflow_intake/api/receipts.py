@@ -1,0 +1,48 @@
+"""How accepted claims are answered: the 202 body, its Location and replay headers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import Response
+from fastapi.responses import JSONResponse
+
+from claimflow_intake.service_layer.claims import AcceptedClaim, Receipt
+
+from .schemas import ClaimAccepted, ImportAccepted, Totals
+
+
+def location(claim: AcceptedClaim) -> str:
+    return f"/v1/claims/{claim.id}"
+
+
+def accepted_body(claim: AcceptedClaim) -> ClaimAccepted:
+    return ClaimAccepted(
+        id=claim.id,
+        status="queued",
+        external_id=claim.external_id,
+        created_at=claim.created_at,
+        line_count=claim.line_count,
+        totals=Totals(net_fee=claim.net_fee),
+        location=location(claim),
+    )
+
+
+def claim_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
+    (claim,) = accepted
+    return Receipt(accepted_body(claim).model_dump(mode="json"), location(claim))
+
+
+def import_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
+    body = ImportAccepted(claims=[accepted_body(c) for c in accepted]).model_dump(mode="json")
+    return Receipt(body, location(accepted[0]) if len(accepted) == 1 else None)
+
+
+def accepted_response(result: Receipt, response: Response) -> JSONResponse:
+    """The 202, with the headers the dependencies set (the rate limit's) on `response`."""
+    headers = dict(response.headers)
+    if result.location:
+        headers["Location"] = result.location
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(result.body, status_code=202, headers=headers)
