@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from claimflow_intake.api import claims
+from claimflow_intake.api import claims, fhir
 from claimflow_intake.api.errors import install_error_handlers
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.db import create_engine, ping
@@ -64,10 +64,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         openapi_tags=[
             {"name": "claims", "description": "Submit, import, read and list claims"},
+            {"name": "fhir", "description": "A claim as FHIR R4B Claim, ClaimResponse and EOB"},
             {"name": "operations", "description": "Health, readiness and metrics"},
         ],
     )
     install_error_handlers(app)
     app.include_router(claims.router)
+    app.include_router(fhir.router)
     register_schemas(app, claims.REQUEST_MODELS)
     return app
