@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from claimflow_intake.api import bulk, claims
+from claimflow_intake.api import bulk, claims, fhir
 from claimflow_intake.api.errors import install_error_handlers
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.db import create_engine, ping
@@ -69,11 +69,13 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         body_limits=dict.fromkeys(BULK_PATHS, settings.bulk_max_body_bytes),
         openapi_tags=[
             {"name": "claims", "description": "Submit, import, read and list claims"},
+            {"name": "fhir", "description": "A claim as FHIR R4B Claim, ClaimResponse and EOB"},
             {"name": "operations", "description": "Health, readiness and metrics"},
         ],
     )
     install_error_handlers(app)
     app.include_router(bulk.router)
     app.include_router(claims.router)
+    app.include_router(fhir.router)
     register_schemas(app, (*claims.REQUEST_MODELS, *bulk.REQUEST_MODELS))
     return app

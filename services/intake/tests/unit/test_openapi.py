@@ -35,6 +35,13 @@ def test_submit_documents_its_hand_parsed_body(document: dict[str, Any]) -> None
         ("/v1/claims/import", "post", {"202", "400", "401", "403", "413", "415", "422"}),
         ("/v1/claims/{claim_id}", "get", {"200", "401", "403", "404"}),
         ("/v1/claims", "get", {"200", "400", "401", "403", "422"}),
+        ("/v1/claims/{claim_id}/fhir/Claim", "get", {"200", "401", "403", "404"}),
+        ("/v1/claims/{claim_id}/fhir/ClaimResponse", "get", {"200", "401", "403", "404", "409"}),
+        (
+            "/v1/claims/{claim_id}/fhir/ExplanationOfBenefit",
+            "get",
+            {"200", "401", "403", "404", "409"},
+        ),
     ],
 )
 def test_every_error_an_operation_returns_is_a_documented_problem(

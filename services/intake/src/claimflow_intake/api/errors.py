@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from claimflow_intake.domain.errors import (
     BadCursorError,
+    ClaimNotAdjudicatedError,
     ClaimNotFoundError,
     IdempotencyKeyReusedError,
     InvalidClaimError,
@@ -21,6 +22,7 @@ PROBLEMS: dict[type[DomainError], DomainProblem] = {
     ),
     ClaimNotFoundError: DomainProblem(404, "Claim not found"),
     BadCursorError: DomainProblem(400, "Bad cursor"),
+    ClaimNotAdjudicatedError: DomainProblem(409, "Claim not adjudicated yet"),
 }
 
 

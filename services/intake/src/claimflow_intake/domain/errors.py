@@ -6,6 +6,7 @@ from claimflow_shared.errors import BadCursorError, DomainError, RuleFailure
 
 __all__ = [
     "BadCursorError",
+    "ClaimNotAdjudicatedError",
     "ClaimNotFoundError",
     "IdempotencyKeyReusedError",
     "InvalidClaimError",
@@ -29,3 +30,9 @@ class ClaimNotFoundError(DomainError):
     """No claim has this id (or the id is not one intake issues)."""
 
     code = "claim-not-found"
+
+
+class ClaimNotAdjudicatedError(DomainError):
+    """The claim has no adjudication yet, so no ClaimResponse or ExplanationOfBenefit."""
+
+    code = "claim-not-adjudicated"
