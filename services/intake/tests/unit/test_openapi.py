@@ -26,6 +26,12 @@ def test_submit_documents_its_hand_parsed_body(document: dict[str, Any]) -> None
     assert line["example"]["provider_npi"] == "1497775530"
     csv = document["paths"]["/v1/claims/import"]["post"]["requestBody"]["content"]["text/csv"]
     assert csv["example"].startswith("service date,")
+    batch = document["paths"]["/v1/claims/batch"]["post"]["requestBody"]["content"]
+    assert batch["application/json"]["schema"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/BatchItemIn"},
+    }
+    assert schemas["BatchItemIn"]["required"] == ["claim"]
 
 
 @pytest.mark.parametrize(
@@ -33,6 +39,7 @@ def test_submit_documents_its_hand_parsed_body(document: dict[str, Any]) -> None
     [
         ("/v1/claims", "post", {"202", "400", "401", "403", "413", "415", "422"}),
         ("/v1/claims/import", "post", {"202", "400", "401", "403", "413", "415", "422"}),
+        ("/v1/claims/batch", "post", {"207", "400", "401", "403", "413", "415", "422"}),
         ("/v1/claims/{claim_id}", "get", {"200", "401", "403", "404"}),
         ("/v1/claims", "get", {"200", "400", "401", "403", "422"}),
         ("/v1/claims/{claim_id}/fhir/Claim", "get", {"200", "401", "403", "404"}),
@@ -49,7 +56,7 @@ def test_every_error_an_operation_returns_is_a_documented_problem(
 ) -> None:
     responses = document["paths"][path][method]["responses"]
     assert statuses <= set(responses)
-    for status in statuses - {"200", "202"}:
+    for status in statuses - {"200", "202", "207"}:
         assert "application/problem+json" in responses[status]["content"]
     assert document["paths"][path][method]["security"] == [{"HTTPBearer": []}]
 

@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from claimflow_intake.service_layer import claims
-from claimflow_shared.web.auth import Principal
 from claimflow_shared.web.problems import ProblemError, problem_responses
 from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
 from .bodies import CSV_TYPES, JSON_TYPES, parse_json, request_body, require_media_type
-from .deps import EngineDep, Importer, Reader, SettingsDep, Submitter
+from .deps import EngineDep, Importer, Reader, SettingsDep, Submitter, readable_organisation
 from .receipts import accepted_response, claim_receipt, import_receipt
 from .schemas import (
     ClaimAccepted,
@@ -126,11 +125,6 @@ async def import_claims(
     return accepted_response(receipt, response)
 
 
-def _readable_organisation(principal: Principal) -> str | None:
-    """Whose claims the caller may read: its own organisation's, or all (None) for a payer."""
-    return None if principal.sees_every_organisation else principal.organisation
-
-
 @router.get(
     "/{claim_id}",
     response_model=ClaimOut,
@@ -148,7 +142,7 @@ async def read_claim(
         settings,
         claim_id,
         principal=principal.name,
-        organisation=_readable_organisation(principal),
+        organisation=readable_organisation(principal),
     )
     return ClaimOut.model_validate(found)
 
@@ -176,7 +170,7 @@ async def list_claims(
         engine,
         settings,
         principal=principal.name,
-        organisation=_readable_organisation(principal),
+        organisation=readable_organisation(principal),
         status=status,
         provider_npi=provider_npi,
         limit=limit,

@@ -45,3 +45,8 @@ Importer = Annotated[Principal, Depends(_charged("import_limiter"))]
 Reader = Annotated[
     Principal, Depends(require_role(ROLE_READER, ROLE_PAYER_READER, ROLE_PAYER_ADMIN))
 ]
+
+
+def readable_organisation(principal: Principal) -> str | None:
+    """Whose claims the caller may read: its own organisation's, or all (None) for a payer."""
+    return None if principal.sees_every_organisation else principal.organisation

@@ -12,16 +12,11 @@ from claimflow_intake.service_layer.fhir import read_fhir
 from claimflow_shared.web.auth import Principal
 from claimflow_shared.web.problems import problem_responses
 
-from .deps import EngineDep, Reader, SettingsDep
+from .deps import EngineDep, Reader, SettingsDep, readable_organisation
 
 router = APIRouter(prefix="/v1/claims/{claim_id}/fhir", tags=["fhir"])
 
 SPEC = "https://hl7.org/fhir/R4B"
-
-
-def _readable_organisation(principal: Principal) -> str | None:
-    """Whose claims the caller may read: its own organisation's, or all (None) for a payer."""
-    return None if principal.sees_every_organisation else principal.organisation
 
 
 def _fhir_response(resource: str) -> dict[int | str, dict[str, Any]]:
@@ -56,7 +51,7 @@ async def _answer(
         claim_id,
         resource,
         principal=principal.name,
-        organisation=_readable_organisation(principal),
+        organisation=readable_organisation(principal),
     )
     return Response(fhir.to_json(found), media_type=fhir.FHIR_MEDIA_TYPE)
 
