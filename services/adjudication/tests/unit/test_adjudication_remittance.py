@@ -142,7 +142,8 @@ def test_the_envelope_counts_and_control_numbers_agree() -> None:
     assert isa[13] == iea[2] == "000000042"
     assert segments(text, "GS")[0][6] == segments(text, "GE")[0][2] == "42"
     assert segments(text, "TRN")[0][1:] == ["1", "000000042", "1999999999"]
-    assert len(isa) == 17 and all(len(isa[i]) == 15 for i in (6, 8))
+    assert len(isa) == 17
+    assert all(len(isa[i]) == 15 for i in (6, 8))
 
 
 def test_a_reversal_negates_every_amount_and_nets_the_payment_to_zero() -> None:
