@@ -639,6 +639,7 @@ def test_umbrella_routes_one_host_to_each_service(rendered: dict[str, Docs], kin
         "/v1/claims": ("cf-intake", 8080),
         "/v1/providers": ("cf-adjudication", 8081),
         "/v1/plans": ("cf-adjudication", 8081),
+        "/v1/remittances": ("cf-adjudication", 8081),
         "/v1/audit": ("cf-audit-log", 8082),
     }
     for service, port in routes.values():

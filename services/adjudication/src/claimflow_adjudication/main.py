@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from claimflow_adjudication.adapters.plan_feed import PlanFeed
-from claimflow_adjudication.api import plans, providers
+from claimflow_adjudication.api import plans, providers, remittances
 from claimflow_adjudication.api.errors import install_error_handlers
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.db import create_engine, ping
@@ -21,7 +21,8 @@ from claimflow_shared.web.ratelimit import RateLimiter
 DESCRIPTION = """
 Adjudicates dental claims against benefit plans (from `claims.submitted`), keeps exact
 per-provider totals of net fees, and runs the payments saga. This API serves reads: the top
-providers by summed net fee, one provider's totals, and the plans in force.
+providers by summed net fee, one provider's totals, the plans in force, and the
+remittances (ASC X12 835) of the remittance runs.
 
 All errors are RFC 9457 `application/problem+json`. Authenticate with
 `Authorization: Bearer <api key>` (role `payer-reader` or `payer-admin`).
@@ -75,10 +76,12 @@ def create_app(settings: AdjudicationSettings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "providers", "description": "Provider totals and the top providers"},
             {"name": "plans", "description": "Benefit plans in force"},
+            {"name": "remittances", "description": "835 remittance advice per payee and run"},
             {"name": "operations", "description": "Health, readiness and metrics"},
         ],
     )
     install_error_handlers(app)
     app.include_router(providers.router)
     app.include_router(plans.router)
+    app.include_router(remittances.router)
     return app

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from claimflow_shared.settings import RateLimit, ServiceSettings
+
+# Free text on an 835 must not hold its separators (* ~ : ^).
+NO_SEPARATORS = r"^[^*~:^]+$"
 
 
 class AdjudicationSettings(ServiceSettings):
@@ -28,3 +32,16 @@ class AdjudicationSettings(ServiceSettings):
 
     # The API serves reads only; Kafka matters to it for the plan listing alone.
     ready_requires_kafka: bool = False
+
+    # The payer on every 835 (N1*PR, TRN03, ISA06/GS02). Replace the placeholders in a
+    # deployment: the TIN is the payer's 9-digit federal tax id.
+    payer_name: str = Field(default="CLAIMFLOW DENTAL PLAN", pattern=NO_SEPARATORS, max_length=60)
+    payer_tin: str = Field(default="999999999", pattern=r"^\d{9}$")
+    payer_interchange_id: str = Field(default="CLAIMFLOW", pattern=r"^[A-Z0-9 ]{2,15}$")
+    payer_address: str = Field(default="1 CLAIMS WAY", pattern=NO_SEPARATORS, max_length=55)
+    payer_city: str = Field(default="SPRINGFIELD", pattern=NO_SEPARATORS, max_length=30)
+    payer_state: str = Field(default="IL", pattern=r"^[A-Z]{2}$")
+    payer_postal_code: str = Field(default="62701", pattern=r"^\d{5}(\d{4})?$")
+    payer_contact_phone: str = Field(default="8005550100", pattern=r"^\d{10}$")
+    # ISA15: P(roduction) or T(est) data.
+    remittance_usage: Literal["P", "T"] = "P"

@@ -293,6 +293,7 @@ async def set_payment_state(
             status=status,
             payment_status=payment_status,
             payment_reason=reason,
+            settled_at=func.now(),
             updated_at=func.now(),
         )
     )

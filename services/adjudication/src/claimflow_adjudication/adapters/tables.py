@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    Sequence,
     String,
     Table,
     Text,
@@ -49,6 +50,8 @@ claims = Table(
     Column("payment_status", String(20), nullable=False),
     Column("payment_id", Uuid, nullable=True, unique=True),
     Column("payment_reason", Text, nullable=True),
+    # When the payment completed or failed: the instant a remittance run's period selects on.
+    Column("settled_at", DateTime(timezone=True), nullable=True),
     Column("adjudicated_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -106,6 +109,48 @@ provider_totals = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # The top-k read walks this index from its start: O(log n + k), never the table.
     Index("provider_totals_rank", text("net_fee_total DESC"), "provider_npi"),
+)
+
+# Interchange control numbers (ISA13/GS06/TRN02) of the remittances, unique per sender.
+remittance_control_numbers = Sequence(
+    "remittance_control_numbers", start=1, maxvalue=999_999_999, cycle=True, metadata=metadata
+)
+
+remittances = Table(
+    "remittances",
+    metadata,
+    Column("remittance_id", Uuid, primary_key=True),
+    Column("payee_npi", String(10), nullable=False),
+    Column("period_from", Date, nullable=False),
+    Column("period_to", Date, nullable=False),
+    Column("control_number", Integer, nullable=False),
+    Column("claim_count", Integer, nullable=False),
+    Column("total_charge", MONEY_TOTAL, nullable=False),
+    # BPR02: the claims' payments less the provider-level adjustments.
+    Column("total_paid", MONEY_TOTAL, nullable=False),
+    Column("net_fee", MONEY_TOTAL, nullable=False),
+    # The PLB FB amount: negative forwards what the payee owes, positive recovers it.
+    Column("balance_forward", MONEY_TOTAL, nullable=False),
+    Column("x12", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("remittances_by_payee", "payee_npi", text("created_at DESC"), text("remittance_id DESC")),
+    Index("remittances_listing", text("created_at DESC"), text("remittance_id DESC")),
+)
+
+# Which claims each remittance carries: a claim's payment and its reversal each once.
+remittance_claims = Table(
+    "remittance_claims",
+    metadata,
+    Column("claim_id", Uuid, ForeignKey("claims.claim_id"), primary_key=True),
+    # payment | reversal
+    Column("kind", String(10), primary_key=True),
+    Column(
+        "remittance_id",
+        Uuid,
+        ForeignKey("remittances.remittance_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
 )
 
 outbox, processed_events = install_outbox_tables(metadata)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
@@ -39,3 +40,26 @@ class PlanOut(BaseModel):
 
 class PlanList(BaseModel):
     plans: list[PlanOut]
+
+
+class RemittanceOut(BaseModel):
+    """One payee's 835 of one run; the X12 text is at /v1/remittances/{id}."""
+
+    id: UUID
+    payee_npi: str = Field(examples=["1497775530"])
+    period_from: date = Field(description="first day (UTC) of the run's settlement period")
+    period_to: date = Field(description="last day (UTC), included")
+    control_number: int = Field(description="ISA13/GS06/TRN02 of the interchange")
+    claim_count: int = Field(description="claims (CLP) on the 835: payments and reversals")
+    total_charge: Money = Field(description="sum of CLP03")
+    total_paid: Money = Field(description="BPR02 = sum of CLP04 - sum of PLB")
+    net_fee: Money = Field(description="the claims' net fees (reversals negated)")
+    balance_forward: Money = Field(
+        description="the PLB FB amount: negative forwards what the payee owes, positive recovers it"
+    )
+    created_at: datetime
+
+
+class RemittancePage(BaseModel):
+    items: list[RemittanceOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at end")

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from claimflow_shared.errors import DomainError
 
-__all__ = ["DomainError", "NoPlanError", "PlanNotFoundError", "ProviderNotFoundError"]
+__all__ = [
+    "BadPeriodError",
+    "DomainError",
+    "NoPlanError",
+    "PlanNotFoundError",
+    "ProviderNotFoundError",
+    "RemittanceNotFoundError",
+]
 
 
 class NoPlanError(DomainError):
@@ -25,3 +32,15 @@ class PlanNotFoundError(DomainError):
     """No plan in force has this id."""
 
     code = "not-found"
+
+
+class RemittanceNotFoundError(DomainError):
+    """No stored remittance has this id."""
+
+    code = "not-found"
+
+
+class BadPeriodError(DomainError):
+    """A remittance period that ends before it starts."""
+
+    code = "bad-period"
