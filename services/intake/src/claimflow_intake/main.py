@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from claimflow_intake.api import bulk, claims, fhir
+from claimflow_intake.api import bulk, claims, fhir, x12
 from claimflow_intake.api.errors import install_error_handlers
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.db import create_engine, ping
@@ -75,6 +75,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(bulk.router)
+    app.include_router(x12.router)
     app.include_router(claims.router)
     app.include_router(fhir.router)
     register_schemas(app, (*claims.REQUEST_MODELS, *bulk.REQUEST_MODELS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -189,3 +190,22 @@ def test_no_error_message_carries_phi() -> None:
         assert not any(value in error.message for value in PHI), error
     assert result.ack is not None
     assert not any(value in result.ack for value in (*PHI, "20181328"))
+
+
+def test_pyx12s_own_log_which_quotes_the_data_reaches_no_handler() -> None:
+    """The services log through handlers on the root logger; pyx12's records (which quote
+    the values they are about) must never get there."""
+    reached: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = reached.append  # type: ignore[method-assign]
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        result = read("one_bad_claim.837")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert result.status == "E"
+    assert [r for r in reached if r.name.startswith("pyx12")] == []

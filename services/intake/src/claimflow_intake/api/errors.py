@@ -10,12 +10,14 @@ from claimflow_intake.domain.errors import (
     ClaimNotAdjudicatedError,
     ClaimNotFoundError,
     IdempotencyKeyReusedError,
+    InterchangeRejectedError,
     InvalidClaimError,
 )
 from claimflow_shared.errors import DomainError
 from claimflow_shared.web.problems import DomainProblem, install_domain_problems
 
 PROBLEMS: dict[type[DomainError], DomainProblem] = {
+    InterchangeRejectedError: DomainProblem(422, "Interchange rejected"),
     InvalidClaimError: DomainProblem(422, "Claim is not valid"),
     IdempotencyKeyReusedError: DomainProblem(
         422, "Idempotency-Key reused with a different request"

@@ -155,6 +155,31 @@ class BatchAccepted(BaseModel):
     results: list[BatchResult]
 
 
+class X12ClaimResult(BaseModel):
+    """What became of one CLM of an interchange."""
+
+    claim_submitter_id: str | None = Field(description="CLM01")
+    transaction: str | None = Field(description="ST02 of the claim's transaction set")
+    segment_position: int | None = Field(description="the CLM's position in its set (ST = 1)")
+    status: int = Field(examples=[202, 422])
+    location: str | None = None
+    replayed: bool = False
+    claim: ClaimAccepted | None = None
+    problem: Problem | None = None
+
+
+class X12Accepted(BaseModel):
+    status: Literal["A", "E", "P", "R"] = Field(
+        description="the 999's AK901: accepted, accepted with errors, partially accepted, rejected"
+    )
+    sender: str | None = Field(description="ISA05:ISA06")
+    control_number: str | None = Field(description="ISA13")
+    accepted: int
+    rejected: int
+    ack: str | None = Field(description="the 999 acknowledgment (005010X231A1)")
+    results: list[X12ClaimResult]
+
+
 class ClaimSummary(_StoredClaim):
     line_count: int
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from claimflow_shared.errors import BadCursorError, DomainError, RuleFailure
 
 __all__ = [
@@ -9,6 +11,7 @@ __all__ = [
     "ClaimNotAdjudicatedError",
     "ClaimNotFoundError",
     "IdempotencyKeyReusedError",
+    "InterchangeRejectedError",
     "InvalidClaimError",
     "RuleFailure",
 ]
@@ -18,6 +21,17 @@ class InvalidClaimError(DomainError):
     """Rules failed; `failures` lists every one of them, per claim, line and field."""
 
     code = "validation-error"
+
+
+class InterchangeRejectedError(InvalidClaimError):
+    """An X12 interchange's envelope (ISA/IEA, GS/GE, ST/SE) is broken: nothing of it is
+    stored; `ack` is the 999 that rejects it."""
+
+    code = "x12-interchange-rejected"
+
+    def __init__(self, detail: str, *, failures: Sequence[RuleFailure], ack: str | None) -> None:
+        super().__init__(detail, failures=failures)
+        self.ack = ack
 
 
 class IdempotencyKeyReusedError(DomainError):

@@ -16,29 +16,17 @@ from typing import TextIO
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_intake.domain import validate_claim
-from claimflow_intake.domain.errors import InvalidClaimError, RuleFailure
+from claimflow_intake.domain.errors import (
+    InterchangeRejectedError,
+    InvalidClaimError,
+    RuleFailure,
+)
 from claimflow_intake.domain.x12_claims import X12Claim, X12ClaimsResult, read_dental_claims
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.x12 import X12Error
 
 from .bulk import Entry, Outcome, accept_each
 from .claims import Render, canonical, failures, invalid, policy, request_fingerprint, today
-
-
-class InterchangeRejectedError(InvalidClaimError):
-    """The envelope (ISA/IEA, GS/GE, ST/SE) is broken: the 999 rejects the interchange and
-    nothing of it is stored."""
-
-    code = "x12-interchange-rejected"
-
-    def __init__(self, read: X12ClaimsResult) -> None:
-        found = [_failure(e) for e in read.interchange.errors]
-        super().__init__(
-            f"The interchange was rejected ({len(found)} envelope or syntax finding(s)); "
-            "nothing was stored.",
-            failures=found,
-        )
-        self.ack = read.ack
 
 
 @dataclass(frozen=True)
@@ -89,13 +77,19 @@ async def submit_interchange(
     organisation: str,
     render: Render,
 ) -> X12Receipt:
-    """Read, validate and store an 837D interchange; raises InterchangeRejectedError when
-    its envelope is broken."""
+    """Read, validate and store an 837D interchange; InterchangeRejectedError (with the 999)
+    when its envelope is broken."""
     # pyx12 validates every segment in Python (tens of milliseconds a claim): off the event
     # loop, so other requests are served meanwhile.
     read = await asyncio.to_thread(read_dental_claims, source)
     if not read.storable:
-        raise InterchangeRejectedError(read)
+        found = [_failure(e) for e in read.interchange.errors]
+        raise InterchangeRejectedError(
+            f"The interchange was rejected ({len(found)} envelope or syntax finding(s)); "
+            "nothing was stored.",
+            failures=found,
+            ack=read.ack,
+        )
     checked = [_checked(read, claim, settings) for claim in read.claims]
     outcomes = await accept_each(
         engine,

@@ -10,6 +10,7 @@ unit and the errors, not by the size of the file.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -23,6 +24,12 @@ from pyx12.x12context import X12ContextReader
 
 from claimflow_shared.x12.maps import MAP_PATH
 from claimflow_shared.x12.messages import element_message, envelope_message, segment_message
+
+# pyx12 logs each finding with the value it is about (a subscriber id, a date): PHI. The
+# findings reach callers as X12Error, worded without the data; pyx12's own log goes nowhere.
+_PYX12_LOG = logging.getLogger("pyx12")
+_PYX12_LOG.propagate = False
+_PYX12_LOG.addHandler(logging.NullHandler())
 
 ENVELOPE_SEGMENTS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 ACK_GUIDE = "005010X231A1"
