@@ -12,14 +12,13 @@ from fastapi.responses import JSONResponse
 
 from claimflow_intake.domain.errors import RuleFailure
 from claimflow_intake.service_layer import bulk
-from claimflow_intake.service_layer.claims import Receipt, invalid
-from claimflow_shared.web.problems import ProblemError, domain_problem, problem_responses
+from claimflow_intake.service_layer.claims import invalid
+from claimflow_shared.web.problems import ProblemError, problem_responses
 from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
 from .bodies import media_type, parse_json, request_body
 from .deps import EngineDep, Importer, SettingsDep
-from .errors import PROBLEMS
-from .receipts import claim_receipt
+from .receipts import claim_receipt, outcome_json
 from .schemas import BatchAccepted, BatchItemIn
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -64,25 +63,6 @@ def _elements(request: Request, raw: bytes) -> list[Any]:
     )
 
 
-def _result(index: int, outcome: bulk.Outcome) -> dict[str, Any]:
-    """One BatchResult, as JSON: a receipt's stored body goes out as stored."""
-    if isinstance(outcome, Receipt):
-        return {
-            "index": index,
-            "status": 202,
-            "location": outcome.location,
-            "replayed": outcome.replayed,
-            "claim": outcome.body,
-        }
-    problem = domain_problem(outcome, PROBLEMS)
-    assert problem is not None, f"{type(outcome).__name__} is missing from api/errors.py"
-    return {
-        "index": index,
-        "status": problem.status,
-        "problem": problem.model_dump(mode="json", exclude_none=True),
-    }
-
-
 @router.post(
     "/batch",
     status_code=207,
@@ -121,7 +101,7 @@ async def submit_batch(
         organisation=principal.organisation,
         render=claim_receipt,
     )
-    results = [_result(index, outcome) for index, outcome in enumerate(outcomes)]
+    results = [{"index": index} | outcome_json(outcome) for index, outcome in enumerate(outcomes)]
     accepted = sum(r["status"] == 202 for r in results)
     body = {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
     return JSONResponse(body, status_code=207, headers=dict(response.headers))

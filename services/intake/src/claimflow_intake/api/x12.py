@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from claimflow_intake.domain.errors import InterchangeRejectedError
+from claimflow_intake.domain.x12_claims import X12Claim
 from claimflow_intake.service_layer import x12
-from claimflow_intake.service_layer.claims import Receipt
+from claimflow_intake.service_layer.bulk import Outcome
 from claimflow_shared.web.problems import (
     PROBLEM_MEDIA_TYPE,
     ProblemError,
@@ -21,7 +22,7 @@ from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 from .bodies import media_type, request_body
 from .deps import EngineDep, Importer, SettingsDep
 from .errors import PROBLEMS
-from .receipts import claim_receipt
+from .receipts import claim_receipt, outcome_json
 from .schemas import X12Accepted
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -39,25 +40,13 @@ def _wants_x12(request: Request) -> bool:
     return X12_MEDIA_TYPE in request.headers.get("accept", "")
 
 
-def _result(claim: Any, outcome: Any) -> dict[str, Any]:
+def _result(claim: X12Claim, outcome: Outcome) -> dict[str, Any]:
     where = {
         "claim_submitter_id": claim.claim_id,
         "transaction": claim.transaction,
         "segment_position": claim.segment_position,
     }
-    if isinstance(outcome, Receipt):
-        return where | {
-            "status": 202,
-            "location": outcome.location,
-            "replayed": outcome.replayed,
-            "claim": outcome.body,
-        }
-    problem = domain_problem(outcome, PROBLEMS)
-    assert problem is not None, f"{type(outcome).__name__} is missing from api/errors.py"
-    return where | {
-        "status": problem.status,
-        "problem": problem.model_dump(mode="json", exclude_none=True),
-    }
+    return where | outcome_json(outcome)
 
 
 def _rejected(request: Request, exc: InterchangeRejectedError) -> Response:

@@ -202,8 +202,9 @@ async def accept_each(
         fresh[index] = (new, render([accepted]))
         outcomes.append(None)
 
+    # index -> (key, entry) of every fresh entry that has a key
     keyed = {
-        index: entry
+        index: (entry.idempotency_key, entry)
         for index in fresh
         if isinstance(entry := checked[index], Entry) and entry.idempotency_key is not None
     }
@@ -213,19 +214,18 @@ async def accept_each(
             principal,
             [
                 KeyedResponse(
-                    key=entry.idempotency_key,
+                    key=key,
                     request_hash=entry.fingerprint,
                     status=ACCEPTED_STATUS,
                     body=fresh[index][1].body,
                     location=fresh[index][1].location,
                 )
-                for index, entry in keyed.items()
-                if entry.idempotency_key is not None
+                for index, (key, entry) in keyed.items()
             ],
         )
-        for index, entry in keyed.items():
-            if entry.idempotency_key in stored:
-                outcomes[index] = _replay(entry, stored[entry.idempotency_key])
+        for index, (key, entry) in keyed.items():
+            if key in stored:
+                outcomes[index] = _replay(entry, stored[key])
                 del fresh[index]
         new_claims = [new for new, _ in fresh.values()]
         if new_claims:
