@@ -13,13 +13,13 @@ from fastapi.responses import JSONResponse
 from claimflow_intake.domain.errors import RuleFailure
 from claimflow_intake.service_layer import bulk
 from claimflow_intake.service_layer.claims import Receipt, invalid
+from claimflow_intake.service_layer.receipts import claim_receipt
 from claimflow_shared.web.problems import ProblemError, domain_problem, problem_responses
 from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
 from .bodies import media_type, parse_json, request_body
 from .deps import EngineDep, Importer, SettingsDep
 from .errors import PROBLEMS
-from .receipts import claim_receipt
 from .schemas import BatchAccepted, BatchItemIn
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from claimflow_intake.domain.errors import InterchangeRejectedError
 from claimflow_intake.service_layer import x12
 from claimflow_intake.service_layer.claims import Receipt
+from claimflow_intake.service_layer.receipts import claim_receipt
 from claimflow_shared.web.problems import (
     PROBLEM_MEDIA_TYPE,
     ProblemError,
@@ -21,7 +22,6 @@ from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 from .bodies import media_type, request_body
 from .deps import EngineDep, Importer, SettingsDep
 from .errors import PROBLEMS
-from .receipts import claim_receipt
 from .schemas import X12Accepted
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
