@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import secrets
 import signal
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from claimflow_devstack import processes
-from claimflow_devstack.services import service
+from claimflow_devstack.paths import example_plans_dir
+from claimflow_devstack.services import SERVICES, ServiceSpec, service
+from claimflow_devstack.stack import api_keys_config, service_env
 
 API_KEY = "e2e-key"
+READY_TIMEOUT = 120.0
 
 
 class ServiceProcesses:
@@ -83,3 +91,91 @@ def intake_processes(
         yield start
     finally:
         group.stop_all()
+
+
+@dataclass
+class Pipeline:
+    """Every registered service running as `make run` starts it: where each answers, the env
+    each was started with (for its command-line tools), and the processes' logs."""
+
+    urls: dict[str, str]
+    envs: dict[str, dict[str, str]]
+    logs: Path
+    topic_prefix: str
+
+
+def _with_free_ports(spec: ServiceSpec) -> ServiceSpec:
+    worker = processes.free_port() if spec.worker_port is not None else None
+    return dataclasses.replace(spec, port=processes.free_port(), worker_port=worker)
+
+
+@contextmanager
+def whole_pipeline(
+    postgres_server: Any,
+    kafka_broker: Any,
+    topic_prefix: str,
+    logs: Path,
+    *,
+    key: str,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Pipeline]:
+    """Start every service's processes (intake API and worker, adjudication API and worker,
+    the fake payments system, audit-log API and worker), each service on a database of its
+    own in the session's PostgreSQL, on the session's Kafka under `topic_prefix`, with the
+    example plans; `env` is added to every process's. Stopped and their databases dropped
+    on exit."""
+    started: list[processes.ManagedProcess] = []
+    databases: list[str] = []
+    envs: dict[str, dict[str, str]] = {}
+    try:
+        specs = [_with_free_ports(s) for s in SERVICES]
+        for spec in specs:
+            database = f"{spec.database}_{secrets.token_hex(4)}"
+            databases.append(database)
+            envs[spec.name] = service_env(
+                spec,
+                database_url=postgres_server.create_database(database),
+                bootstrap_servers=kafka_broker.bootstrap_servers,
+                api_keys=api_keys_config(key),
+            ) | {
+                "CLAIMFLOW_KAFKA_TOPIC_PREFIX": topic_prefix,
+                "CLAIMFLOW_CONSUMER_GROUP": f"{spec.name}-{topic_prefix}",
+                "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+                # The example plans `make run` publishes, read from their files here.
+                "CLAIMFLOW_PLANS_DIR": str(example_plans_dir()),
+                **(env or {}),
+            }
+            spec.run_migrations(envs[spec.name], logs)
+            for role, argv in spec.processes.items():
+                name = f"{spec.name}-{role}"
+                started.append(
+                    processes.start(name, argv, log_path=logs / f"{name}.log", env=envs[spec.name])
+                )
+        for spec in specs:
+            for port in spec.ports():
+                processes.wait_ready(f"http://127.0.0.1:{port}/readyz", started, READY_TIMEOUT)
+        yield Pipeline({s.name: s.base_url for s in specs}, envs, logs, topic_prefix)
+    finally:
+        for proc in reversed(started):
+            processes.stop(proc, 15.0)
+        for database in databases:
+            postgres_server.drop_database(database)
+
+
+@pytest.fixture
+def pipeline(
+    postgres_server: Any, kafka_broker: Any, topic_prefix: str, tmp_path: Path
+) -> Iterator[Pipeline]:
+    """The whole pipeline, `API_KEY` allowed everything (the payer's reads included)."""
+    with whole_pipeline(
+        postgres_server, kafka_broker, topic_prefix, tmp_path / "logs", key=API_KEY
+    ) as running:
+        yield running
+
+
+def wait_for(probe: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {within:.0f}s")
+        time.sleep(0.25)

@@ -9,10 +9,7 @@ tree (who is whose parent, across Kafka), for the messaging conventions, and for
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from claimflow_devstack import processes
-from claimflow_devstack.paths import example_plans_dir
-from claimflow_devstack.services import SERVICES, ServiceSpec
-from claimflow_devstack.stack import api_keys_config, service_env
-
+from .conftest import wait_for, whole_pipeline
 from .otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
 
 KEY = "e2e-trace-key"
@@ -54,7 +47,6 @@ AUDITED_TYPES = {
     "io.claimflow.payment.requested.v1",
     "io.claimflow.payment.completed.v1",
 }
-READY_TIMEOUT = 120.0
 
 
 @dataclass
@@ -72,62 +64,21 @@ class TracedStack:
         return entries
 
 
-def _with_free_ports(spec: ServiceSpec) -> ServiceSpec:
-    worker = processes.free_port() if spec.worker_port is not None else None
-    return dataclasses.replace(spec, port=processes.free_port(), worker_port=worker)
-
-
 @pytest.fixture
 def traced_stack(
     postgres_server: Any, kafka_broker: Any, topic_prefix: str, tmp_path: Path
 ) -> Iterator[TracedStack]:
-    logs = tmp_path / "logs"
-    started: list[processes.ManagedProcess] = []
-    databases: list[str] = []
     with otlp_receiver() as receiver:
-        try:
-            specs = [_with_free_ports(s) for s in SERVICES]
-            for spec in specs:
-                database = f"{spec.database}_{secrets.token_hex(4)}"
-                databases.append(database)
-                env = service_env(
-                    spec,
-                    database_url=postgres_server.create_database(database),
-                    bootstrap_servers=kafka_broker.bootstrap_servers,
-                    api_keys=api_keys_config(KEY),
-                ) | {
-                    "CLAIMFLOW_KAFKA_TOPIC_PREFIX": topic_prefix,
-                    "CLAIMFLOW_CONSUMER_GROUP": f"{spec.name}-{topic_prefix}",
-                    "CLAIMFLOW_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                    # Export within a fraction of a second instead of the default 5 s.
-                    "OTEL_BSP_SCHEDULE_DELAY": "200",
-                    # The example plans `make run` publishes, read from their files here.
-                    "CLAIMFLOW_PLANS_DIR": str(example_plans_dir()),
-                }
-                spec.run_migrations(env, logs)
-                for role, argv in spec.processes.items():
-                    name = f"{spec.name}-{role}"
-                    started.append(
-                        processes.start(name, argv, log_path=logs / f"{name}.log", env=env)
-                    )
-            for spec in specs:
-                for port in spec.ports():
-                    processes.wait_ready(f"http://127.0.0.1:{port}/readyz", started, READY_TIMEOUT)
-            yield TracedStack({s.name: s.base_url for s in specs}, logs, receiver, topic_prefix)
-        finally:
-            for proc in reversed(started):
-                processes.stop(proc, 15.0)
-            for database in databases:
-                postgres_server.drop_database(database)
-
-
-def _eventually(probe: Any, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not probe():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {within:.0f}s")
-        time.sleep(0.25)
+        otlp = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            # Export within a fraction of a second instead of the default 5 s.
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+        # Inside the receiver's block: the processes flush their last spans as they stop.
+        with whole_pipeline(
+            postgres_server, kafka_broker, topic_prefix, tmp_path / "logs", key=KEY, env=otlp
+        ) as pipeline:
+            yield TracedStack(pipeline.urls, pipeline.logs, receiver, topic_prefix)
 
 
 def _submit_and_follow(stack: TracedStack) -> str:
@@ -148,8 +99,8 @@ def _submit_and_follow(stack: TracedStack) -> str:
             return claim_id in {item["id"] for item in page.json()["items"]}
 
         # Five consumer groups form first; on a busy two-core machine that takes a while.
-        _eventually(audited, 180, "the claim's audit timeline")
-        _eventually(paid, 60, "intake seeing the claim paid")
+        wait_for(audited, 180, "the claim's audit timeline")
+        wait_for(paid, 60, "intake seeing the claim paid")
     return claim_id
 
 
@@ -187,7 +138,7 @@ def test_a_claim_is_one_trace_from_the_http_request_to_the_audit_log(
         ("intake", "consumer", f"{topic['claims.adjudicated']} process"),
         ("intake", "consumer", f"{topic['payments.completed']} process"),
     ] + [("audit-log", "consumer", f"{topic[t]} process") for t in topic]
-    _eventually(
+    wait_for(
         lambda: _has_expected_spans(stack.receiver.spans(trace_id), expected),
         30,
         "every service exporting its spans of the claim",

@@ -205,3 +205,59 @@ def test_a_generated_999_is_a_valid_999() -> None:
     assert checked.guide == "005010X231A1"
     assert checked.errors == []
     assert checked.envelope_ok
+
+
+# An 835 as adjudication's remittance run writes it (claim 1234 paid under grp-1000): its ST,
+# like most 835s', has no ST03.
+REMITTANCE_835 = (
+    (
+        "ISA*00*          *00*          *ZZ*CLAIMFLOW      *ZZ*1497775530     "
+        "*240402*0930*^*00501*000000042*0*P*:~\n"
+    )
+    + """\
+GS*HP*CLAIMFLOW*1497775530*20240402*0930*42*X*005010X221A1~
+ST*835*0001~
+BPR*I*363*C*NON************20240402~
+TRN*1*000000042*1999999999~
+DTM*405*20240402~
+N1*PR*CLAIMFLOW DENTAL PLAN~
+N3*1 CLAIMS WAY~
+N4*SPRINGFIELD*IL*62701~
+PER*BL**TE*8005550100~
+N1*PE*NPI 1497775530*XX*1497775530~
+LX*1~
+CLP*CLAIM-1234*1*516*363*65*12*CLAIM-1234~
+NM1*QC*1******MI*3730189502~
+SVC*AD:D0180*100*95~
+DTM*472*20180328~
+CAS*CO*45*5~
+REF*6R*1~
+SVC*AD:D0210*108*108~
+DTM*472*20180328~
+REF*6R*2~
+SVC*AD:D4346*130*32~
+DTM*472*20180328~
+CAS*CO*45*65~
+CAS*PR*1*25**2*8~
+REF*6R*3~
+SVC*AD:D4211*178*128~
+DTM*472*20180328~
+CAS*CO*45*18~
+CAS*PR*2*32~
+REF*6R*4~
+SE*30*0001~
+GE*1*42~
+IEA*1*000000042~
+"""
+)
+
+
+def test_an_835_without_st03_is_read_against_the_groups_guide() -> None:
+    checked = read_interchange(REMITTANCE_835)
+    assert checked.guide == "005010X221A1"
+    assert (checked.status, checked.errors) == ("A", [])
+    assert checked.ack is not None
+    assert "AK2*835*0001*005010X221A1~" in checked.ack
+
+    broken = read_interchange(REMITTANCE_835.replace("CLP*CLAIM-1234*1*", "CLP*CLAIM-1234*99*"))
+    assert [(e.segment_id, e.code) for e in broken.errors] == [("CLP", "7")]

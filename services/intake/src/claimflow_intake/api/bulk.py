@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse
 from claimflow_intake.domain.errors import RuleFailure
 from claimflow_intake.service_layer import bulk
 from claimflow_intake.service_layer.claims import invalid
+from claimflow_intake.service_layer.receipts import claim_receipt
 from claimflow_shared.web.problems import ProblemError, problem_responses
 from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
 from .bodies import media_type, parse_json, request_body
 from .deps import EngineDep, Importer, SettingsDep
-from .receipts import claim_receipt, outcome_json
+from .receipts import outcome_json
 from .schemas import BatchAccepted, BatchItemIn
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])

@@ -7,21 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from claimflow_intake.service_layer import claims
+from claimflow_intake.service_layer.receipts import ClaimAccepted, ClaimStatus, claim_receipt
 from claimflow_shared.web.problems import ProblemError, problem_responses
 from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 
 from .bodies import CSV_TYPES, JSON_TYPES, parse_json, request_body, require_media_type
 from .deps import EngineDep, Importer, Reader, SettingsDep, Submitter, readable_organisation
-from .receipts import accepted_response, claim_receipt, import_receipt
-from .schemas import (
-    ClaimAccepted,
-    ClaimOut,
-    ClaimPage,
-    ClaimStatus,
-    ClaimSubmissionIn,
-    ClaimSummary,
-    ImportAccepted,
-)
+from .receipts import accepted_response, import_receipt
+from .schemas import ClaimOut, ClaimPage, ClaimSubmissionIn, ClaimSummary, ImportAccepted
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 

@@ -1,4 +1,5 @@
-"""How accepted claims are answered: the 202 body, its Location and replay headers."""
+"""How accepted claims are answered over HTTP: the 202, its Location and replay headers, and
+the CSV import's body (one claim's receipt is service_layer/receipts.py's)."""
 
 from __future__ import annotations
 
@@ -10,31 +11,11 @@ from fastapi.responses import JSONResponse
 
 from claimflow_intake.service_layer.bulk import Outcome
 from claimflow_intake.service_layer.claims import AcceptedClaim, Receipt
+from claimflow_intake.service_layer.receipts import accepted_body, location
 from claimflow_shared.web.problems import domain_problem
 
 from .errors import PROBLEMS
-from .schemas import ClaimAccepted, ImportAccepted, Totals
-
-
-def location(claim: AcceptedClaim) -> str:
-    return f"/v1/claims/{claim.id}"
-
-
-def accepted_body(claim: AcceptedClaim) -> ClaimAccepted:
-    return ClaimAccepted(
-        id=claim.id,
-        status="queued",
-        external_id=claim.external_id,
-        created_at=claim.created_at,
-        line_count=claim.line_count,
-        totals=Totals(net_fee=claim.net_fee),
-        location=location(claim),
-    )
-
-
-def claim_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:
-    (claim,) = accepted
-    return Receipt(accepted_body(claim).model_dump(mode="json"), location(claim))
+from .schemas import ImportAccepted
 
 
 def import_receipt(accepted: Sequence[AcceptedClaim]) -> Receipt:

@@ -9,11 +9,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from claimflow_intake.service_layer.receipts import ClaimAccepted, ClaimStatus, Totals
 from claimflow_shared.events.catalog import AdjudicatedTotalsV1, LineAmountsV1
 from claimflow_shared.money import Money
 from claimflow_shared.web.problems import Problem
-
-ClaimStatus = Literal["queued", "adjudicated", "rejected", "paid", "payment_failed", "reversed"]
 
 MoneyIn = Decimal | str
 
@@ -54,10 +53,6 @@ class ClaimLineIn(BaseModel):
 class ClaimSubmissionIn(BaseModel):
     external_id: str | None = Field(default=None, max_length=100, examples=["1234"])
     lines: list[ClaimLineIn] = Field(min_length=1, max_length=50)
-
-
-class Totals(BaseModel):
-    net_fee: Money = Field(description="sum of the lines' net fees")
 
 
 class LineAdjudication(BaseModel):
@@ -107,16 +102,6 @@ class _StoredClaim(BaseModel):
 class ClaimOut(_StoredClaim):
     lines: list[ClaimLineOut]
     adjudication: ClaimAdjudication | None = None
-
-
-class ClaimAccepted(BaseModel):
-    id: UUID
-    status: ClaimStatus
-    external_id: str | None
-    created_at: datetime
-    line_count: int
-    totals: Totals
-    location: str = Field(examples=["/v1/claims/7d0e4ae2-5a1f-4c43-9c56-1a1f0e7c2b11"])
 
 
 class ImportAccepted(BaseModel):

@@ -11,6 +11,7 @@ from claimflow_intake.domain.errors import InterchangeRejectedError
 from claimflow_intake.domain.x12_claims import X12Claim
 from claimflow_intake.service_layer import x12
 from claimflow_intake.service_layer.bulk import Outcome
+from claimflow_intake.service_layer.receipts import claim_receipt
 from claimflow_shared.web.problems import (
     PROBLEM_MEDIA_TYPE,
     ProblemError,
@@ -22,7 +23,7 @@ from claimflow_shared.web.ratelimit import RATE_LIMIT_HEADERS
 from .bodies import media_type, request_body
 from .deps import EngineDep, Importer, SettingsDep
 from .errors import PROBLEMS
-from .receipts import claim_receipt, outcome_json
+from .receipts import outcome_json
 from .schemas import X12Accepted
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])

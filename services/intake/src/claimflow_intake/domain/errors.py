@@ -25,13 +25,24 @@ class InvalidClaimError(DomainError):
 
 class InterchangeRejectedError(InvalidClaimError):
     """An X12 interchange's envelope (ISA/IEA, GS/GE, ST/SE) is broken: nothing of it is
-    stored; `ack` is the 999 that rejects it."""
+    stored; `ack` is the 999 that rejects it, `sender` (ISA05:ISA06) and `control_number`
+    (ISA13) what of the interchange's identity could be read."""
 
     code = "x12-interchange-rejected"
 
-    def __init__(self, detail: str, *, failures: Sequence[RuleFailure], ack: str | None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        failures: Sequence[RuleFailure],
+        ack: str | None,
+        sender: str | None = None,
+        control_number: str | None = None,
+    ) -> None:
         super().__init__(detail, failures=failures)
         self.ack = ack
+        self.sender = sender
+        self.control_number = control_number
 
 
 class IdempotencyKeyReusedError(DomainError):

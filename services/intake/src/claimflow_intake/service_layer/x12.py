@@ -89,6 +89,8 @@ async def submit_interchange(
             "nothing was stored.",
             failures=found,
             ack=read.ack,
+            sender=read.sender,
+            control_number=read.control_number,
         )
     checked = [_checked(read, claim, settings) for claim in read.claims]
     outcomes = await accept_each(

@@ -342,6 +342,13 @@ def _regrade_group(gs: Any) -> None:
 def _ack_text(errh: Any) -> str | None:
     if not errh.children or errh.cur_gs_node is None:
         return None  # no functional group to acknowledge
+    # ST03 is optional (an 835's ST has none) and then GS08 names the guide; pyx12 refuses to
+    # write an AK2 without it, so AK203 takes the group's.
+    for isa in errh.children:
+        for gs in isa.children:
+            for st in gs.children:
+                if not st.vriic:
+                    st.vriic = gs.vriic
     out = io.StringIO()
     visitor = pyx12.error_999.error_999_visitor(out, ("~", "*", ":", "\n", "^"))
     visitor.vriic = ACK_GUIDE
