@@ -17,7 +17,7 @@ from pathlib import Path
 
 # Shared code, not benchmarks; a new helper module goes here (or gets a leading underscore),
 # a new benchmark needs no registration.
-HELPERS = frozenset({"load", "meters", "pgprobe", "prom", "report", "stack"})
+HELPERS = frozenset({"load", "meters", "pgprobe", "prom", "report", "stack", "wrk"})
 
 
 def benchmarks() -> list[str]:

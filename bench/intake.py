@@ -3,16 +3,21 @@
 Real PostgreSQL (durable commits), real Kafka, the API and worker as real processes, and
 the load generator on the same machine. Two phases after a warm-up each:
 
-- sustained: closed loop at fixed concurrency, accepted claims per second and latency;
-- fixed rate: open loop at a fixed arrival rate, latency from the scheduled send time;
+- sustained: closed loop at fixed concurrency, accepted claims per second and latency, the
+  load from wrk (bench/wrk.py), which costs the machine far less CPU per request than Python;
+- fixed rate: open loop at a fixed arrival rate, latency from the scheduled send time, from
+  the Python generator (bench/load.py): wrk cannot send on a schedule;
 
 each followed by the outbox drain (every accepted claim reaches Kafka); then the relay's
 capacity, from a backlog built while the worker is paused. All next to the machine's own
 commit rate, measured by pgbench on the same server: single-row INSERTs, and with the
 pg_notify that the outbox trigger adds to every claim's transaction.
 
+The load generator's own CPU is reported apart from the services', per request it sent.
+
     python -m bench.intake [--quick] [--duration S] [--concurrency N] [--rate R]
-                           [--api-processes N] [--generators N]
+                           [--api-processes N] [--generators N] [--sustained-load {wrk,python}]
+                           [--wrk-threads N]
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from bench.report import (
     write_results,
 )
 from bench.stack import ApiKey, Stack
+from bench.wrk import WrkResult, WrkTarget, run_closed_loop
 from claimflow_devstack import processes
 from claimflow_devstack.services import service
 
@@ -99,12 +105,13 @@ _CLAIM = {
         },
     ],
 }
-_BODY = json.dumps(_CLAIM, separators=(",", ":")).encode()
+# wrk fills in the number itself (bench/wrk_post.lua), from this same template.
+CLAIM_TEMPLATE = json.dumps(_CLAIM, separators=(",", ":")).encode()
 
 
 def claim_body(seq: int) -> bytes:
     # A unique subscriber and external id per request keep every claim distinct.
-    return _BODY.replace(b"@SEQ@", str(seq).encode())
+    return CLAIM_TEMPLATE.replace(b"@SEQ@", str(seq).encode())
 
 
 @dataclass
@@ -118,6 +125,8 @@ class Settings:
     pool_size: int
     pgbench_seconds: int
     keep: bool
+    sustained_load: str = "wrk"
+    wrk_threads: int = 1
     service_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -134,7 +143,18 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--api-processes", type=int, default=1, help="API replicas, one port each (1)"
     )
-    parser.add_argument("--generators", type=int, default=1, help="load generator processes (1)")
+    parser.add_argument(
+        "--generators", type=int, default=1, help="Python load generator processes (1)"
+    )
+    parser.add_argument(
+        "--sustained-load",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="the closed-loop phases' load generator (wrk); the fixed rate is always Python's",
+    )
+    parser.add_argument(
+        "--wrk-threads", type=int, help="wrk threads, a multiple of --api-processes (that)"
+    )
     parser.add_argument("--pool-size", type=int, default=20, help="DB pool per API process (20)")
     parser.add_argument(
         "--env",
@@ -152,9 +172,19 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         parser.error("--rate must be positive")
     if any("=" not in pair for pair in args.env):
         parser.error("--env takes NAME=VALUE")
+    duration = args.duration or (3.0 if args.quick else 30.0)
+    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 5.0)
+    wrk_threads = args.wrk_threads or args.api_processes
+    if args.sustained_load == "wrk":
+        if duration != int(duration) or warmup != int(warmup):
+            parser.error("wrk runs whole seconds: --duration and --warmup must be integers")
+        if wrk_threads % args.api_processes or args.concurrency % wrk_threads:
+            parser.error(
+                "--wrk-threads must be a multiple of --api-processes and divide --concurrency"
+            )
     return Settings(
-        duration=args.duration or (3.0 if args.quick else 30.0),
-        warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 5.0),
+        duration=duration,
+        warmup=warmup,
         concurrency=args.concurrency,
         rate=args.rate,
         api_processes=args.api_processes,
@@ -162,6 +192,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         pool_size=args.pool_size,
         pgbench_seconds=3 if args.quick else 10,
         keep=args.keep,
+        sustained_load=args.sustained_load,
+        wrk_threads=wrk_threads,
         service_env=dict(pair.split("=", 1) for pair in args.env),
     )
 
@@ -278,7 +310,7 @@ GROUPS = ("api", "worker", "postgres", "kafka", "generator")
 
 @dataclass
 class Phase:
-    result: PhaseResult
+    result: PhaseResult | WrkResult
     server: Histogram  # POST /v1/claims as the API processes timed it
     cpu: CpuUsage  # the generator's own figure is in result: it is measured where it runs
     relayed_per_s: float
@@ -329,19 +361,34 @@ def run_load(
     }
     phases: dict[str, Phase] = {}
     for name, shape in shapes.items():
-        say(
-            f"{name}: {shape}, {settings.warmup:g}s warm-up + {settings.duration:g}s measured, "
-            f"{settings.generators} generator process(es) ..."
-        )
         window = Window(meter, services, lambda: sessions_opened(pg, SERVICE))
-        result = run_phase(
-            target,
-            shape,
-            warmup=settings.warmup,
-            duration=settings.duration,
-            generators=settings.generators,
-            observer=window,
-        )
+        result: PhaseResult | WrkResult
+        if isinstance(shape, ClosedLoop) and settings.sustained_load == "wrk":
+            say(
+                f"{name}: {shape}, {settings.warmup:g}s warm-up + {settings.duration:g}s "
+                f"measured, wrk with {settings.wrk_threads} thread(s) ..."
+            )
+            result = run_closed_loop(
+                WrkTarget.of(target, CLAIM_TEMPLATE),
+                shape,
+                warmup=settings.warmup,
+                duration=settings.duration,
+                threads=settings.wrk_threads,
+                observer=window,
+            )
+        else:
+            say(
+                f"{name}: {shape}, {settings.warmup:g}s warm-up + {settings.duration:g}s "
+                f"measured, {settings.generators} Python generator process(es) ..."
+            )
+            result = run_phase(
+                target,
+                shape,
+                warmup=settings.warmup,
+                duration=settings.duration,
+                generators=settings.generators,
+                observer=window,
+            )
         stack.check_alive()
         say(f"{name}: draining the outbox ...")
         drain = drain_outbox(dsn)
@@ -363,17 +410,28 @@ def relay_capacity(
     """How fast the relay empties a backlog, which the phases above cannot tell while it
     keeps up: the worker is paused (SIGSTOP) while claims pile up, then resumed."""
     assert stack.postgres is not None
-    seconds = max(3.0, settings.duration / 3)
+    # Whole seconds, which is all wrk counts.
+    seconds = float(max(3, round(settings.duration / 3)))
     say(f"relay capacity: worker paused, {seconds:g}s of load, then draining ...")
     os.kill(services.worker.pid, signal.SIGSTOP)
     try:
-        load = run_phase(
-            target,
-            ClosedLoop(settings.concurrency),
-            warmup=0.0,
-            duration=seconds,
-            generators=settings.generators,
-        )
+        load: PhaseResult | WrkResult
+        if settings.sustained_load == "wrk":
+            load = run_closed_loop(
+                WrkTarget.of(target, CLAIM_TEMPLATE),
+                ClosedLoop(settings.concurrency),
+                warmup=0,
+                duration=seconds,
+                threads=settings.wrk_threads,
+            )
+        else:
+            load = run_phase(
+                target,
+                ClosedLoop(settings.concurrency),
+                warmup=0.0,
+                duration=seconds,
+                generators=settings.generators,
+            )
     finally:
         os.kill(services.worker.pid, signal.SIGCONT)
     drain = drain_outbox(stack.postgres.dsn(SERVICE))
@@ -393,6 +451,7 @@ def report(
     relay: dict[str, Any],
 ) -> list[Row]:
     sustained, fixed = phases["sustained"].result, phases["fixed_rate"].result
+    assert isinstance(fixed, PhaseResult), "the open loop is always the Python generator's"
     rows = [
         Row(
             f"PostgreSQL commits/s ({commit.label})",
@@ -406,7 +465,8 @@ def report(
         Row("before load (services idle): machine busy", f"{quiet.machine_busy_pct:.0f}%"),
         _foreign_row("before load: CPU cores of processes not ours", quiet),
         Row(
-            f"sustained: accepted claims/s (closed loop, c={settings.concurrency})",
+            f"sustained: accepted claims/s (closed loop, c={settings.concurrency}, "
+            f"{sustained.generator})",
             f"{sustained.throughput:,.1f}",
             f">= {TARGET_THROUGHPUT:,.0f}",
             verdict(sustained.throughput >= TARGET_THROUGHPUT),
@@ -448,7 +508,7 @@ def report(
     return rows
 
 
-def _errors(result: PhaseResult) -> str:
+def _errors(result: PhaseResult | WrkResult) -> str:
     if not result.errors:
         return "0"
     detail = ", ".join(f"{kind}: {n}" for kind, n in result.errors.most_common())
@@ -473,6 +533,7 @@ def _server_rows(label: str, phase: Phase) -> list[Row]:
     # No rate here: a backlog of a few rows measures the relay's wake-up, not its speed.
     drained = f"{drain['backlog_rows']} rows in {drain['drain_s']:.2f} s"
     per_claim = [phase.cpu_ms_per_claim(g) for g in GROUPS]
+    per_request = phase.result.generator_cpu_ms_per_request
     return [
         Row(
             f"{label}: server-side POST mean / p50 / p99 (histogram)",
@@ -485,6 +546,12 @@ def _server_rows(label: str, phase: Phase) -> list[Row]:
         Row(
             f"{label}: CPU ms per claim the API handled, same order",
             " / ".join("n/a" if v is None else f"{v:.1f}" for v in per_claim),
+        ),
+        Row(
+            # Apart from the services': what driving the load cost this machine.
+            f"{label}: load generator ({phase.result.generator}) CPU ms per response / cores",
+            ("n/a" if per_request is None else f"{per_request:.3f}")
+            + f" / {phase.result.generator_cores:.2f}",
         ),
         Row(
             f"{label}: machine busy / iowait / kernel+exited (cores)",
@@ -533,9 +600,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         phases = run_load(stack, settings, services, target, meter)
         relay = relay_capacity(stack, settings, services, target)
     rows = report(settings, commits, quiet, phases, relay)
+    sustained_load = (
+        f"wrk {settings.wrk_threads} thread(s)"
+        if settings.sustained_load == "wrk"
+        else f"{settings.generators} Python generator(s)"
+    )
     title = (
         f"claimflow intake benchmark: {machine_info()['cpus']} CPUs, "
-        f"{settings.api_processes} API process(es), {settings.generators} generator process(es), "
+        f"{settings.api_processes} API process(es), closed loop by {sustained_load}, "
+        f"fixed rate by {settings.generators} Python generator(s), "
         f"DB pool {settings.pool_size}, PostgreSQL fsync on, {settings.duration:g}s per phase"
     )
     title = with_service_env(title, settings.service_env)

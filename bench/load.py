@@ -35,6 +35,11 @@ _PHASE_SEQ_RANGE = 1_000_000_000
 _phases = itertools.count()
 
 
+def reserve_seq_range() -> int:
+    """The first of a range of _PHASE_SEQ_RANGE sequence numbers no other phase gets."""
+    return next(_phases) * _PHASE_SEQ_RANGE
+
+
 @dataclass(frozen=True)
 class Target:
     """What to send. Every field must pickle: generators are separate processes."""
@@ -85,9 +90,16 @@ class PhaseResult:
     max_send_lag: float = 0.0
     generator_cores: float = 0.0
 
+    generator = "python"
+
     @property
     def throughput(self) -> float:
         return self.ok / self.duration
+
+    @property
+    def generator_cpu_ms_per_request(self) -> float | None:
+        """Per response received in the window, whatever its status."""
+        return 1000 * self.generator_cores * self.duration / self.sent if self.sent else None
 
     def percentile(self, p: float) -> float | None:
         """Nearest rank, so the figure is a latency some request really had."""
@@ -97,13 +109,16 @@ class PhaseResult:
         return self.latencies[min(rank, len(self.latencies)) - 1]
 
     def summary(self) -> dict[str, Any]:
+        per_request = self.generator_cpu_ms_per_request
         return {
+            "generator": self.generator,
             "shape": type(self.shape).__name__,
             **vars(self.shape),
             "warmup_s": self.warmup,
             "duration_s": self.duration,
             "generator_processes": self.generators,
             "generator_cores": round(self.generator_cores, 3),
+            "generator_cpu_ms_per_request": None if per_request is None else round(per_request, 4),
             "sent": self.sent,
             "accepted": self.ok,
             "accepted_per_s": round(self.throughput, 1),
@@ -146,7 +161,7 @@ def run_phase(
     try:
         pids = [int(pipe.recv()) for pipe in pipes]
         start_at = time.monotonic() + _START_DELAY
-        first_seq = next(_phases) * _PHASE_SEQ_RANGE
+        first_seq = reserve_seq_range()
         for pipe in pipes:
             pipe.send((start_at, warmup, duration, first_seq))
         meter = CpuMeter({"generator": lambda: pids})

@@ -6,8 +6,10 @@ Real PostgreSQL (durable commits), real Kafka, and every service as real process
 - ceilings: PostgreSQL's single-row commit rate (pgbench) and Kafka's produce rate with the
   project's producer settings, measured on the very servers the services use;
 - sustained: closed loop at fixed concurrency for --duration (60 s) after a warm-up; claims/s
-  end to end counts claims whose adjudication the audit log recorded inside the window;
-- fixed rate: open loop at --rate (200/s), submit latency from the scheduled send time;
+  end to end counts claims whose adjudication the audit log recorded inside the window; the
+  load from wrk (bench/wrk.py), whose own CPU per request is a small fraction of Python's;
+- fixed rate: open loop at --rate (200/s), submit latency from the scheduled send time, from
+  the Python generator (bench/load.py), as wrk cannot send on a schedule;
 - half capacity: the same at half the sustained phase's rate, a load the machine does carry.
 
 Stage timestamps come from the services' own rows (intake's created_at, the outbox's
@@ -17,6 +19,7 @@ printed; JSON and a PNG chart of rate and latency over time go to bench/results/
 
     python -m bench.pipeline [--quick] [--duration S] [--concurrency N] [--rate R]
                              [--rate-duration S] [--env NAME=VALUE ...] [--keep]
+                             [--sustained-load {wrk,python}] [--wrk-threads N]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 import asyncpg
 
 from bench import _pipeline_chart as chart
-from bench.intake import claim_body, smoke_check
+from bench.intake import CLAIM_TEMPLATE, claim_body, smoke_check
 from bench.load import ClosedLoop, OpenLoop, PhaseResult, Shape, Target, run_phase
 from bench.meters import CpuMeter, CpuSample, CpuUsage, measure_quiet
 from bench.pgprobe import CommitRate, measure_commit_rate
@@ -52,6 +55,7 @@ from bench.report import (
     write_results,
 )
 from bench.stack import ApiKey, Stack
+from bench.wrk import WrkResult, WrkTarget, run_closed_loop
 from claimflow_devstack import processes
 from claimflow_devstack.paths import example_plans_dir
 from claimflow_devstack.services import SERVICES
@@ -83,6 +87,8 @@ class Settings:
     pool_size: int
     keep: bool
     service_env: dict[str, str] = field(default_factory=dict)
+    sustained_load: str = "wrk"
+    wrk_threads: int = 1
 
 
 def parse_args(argv: Sequence[str] | None) -> Settings:
@@ -102,14 +108,28 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: short phases")
     parser.add_argument("--keep", action="store_true", help="keep the scratch dir and its logs")
+    parser.add_argument(
+        "--sustained-load",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="the sustained phase's load generator (wrk); the fixed rates are always Python's",
+    )
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1)")
     # `python -m bench` hands every benchmark the same options.
     args, _unknown = parser.parse_known_args(argv)
     if min(args.concurrency, args.pool_size) < 1 or args.rate <= 0:
         parser.error("--concurrency, --pool-size and --rate must be positive")
     env = dict(item.split("=", 1) for item in args.env)
+    duration = args.duration or (15.0 if args.quick else 60.0)
+    warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 5.0)
+    if args.sustained_load == "wrk":
+        if duration != int(duration) or warmup != int(warmup):
+            parser.error("wrk runs whole seconds: --duration and --warmup must be integers")
+        if args.wrk_threads < 1 or args.concurrency % args.wrk_threads:
+            parser.error("--wrk-threads must divide --concurrency")
     return Settings(
-        duration=args.duration or (15.0 if args.quick else 60.0),
-        warmup=args.warmup if args.warmup is not None else (3.0 if args.quick else 5.0),
+        duration=duration,
+        warmup=warmup,
         concurrency=args.concurrency,
         rate=args.rate,
         rate_duration=args.rate_duration or (10.0 if args.quick else 30.0),
@@ -118,6 +138,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         pool_size=args.pool_size,
         keep=args.keep,
         service_env=env,
+        sustained_load=args.sustained_load,
+        wrk_threads=args.wrk_threads,
     )
 
 
@@ -433,7 +455,7 @@ class Window:
 @dataclass
 class Phase:
     name: str
-    result: PhaseResult
+    result: PhaseResult | WrkResult
     window: Window
     drain_s: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
@@ -509,11 +531,28 @@ def run_phases(
     phases: list[Phase] = []
     while shapes:
         name, shape, duration = shapes.pop(0)
-        say(f"{name}: {shape}, {settings.warmup:g}s warm-up + {duration:g}s measured ...")
         window = Window(meter)
-        result = run_phase(
-            target, shape, warmup=settings.warmup, duration=duration, generators=1, observer=window
-        )
+        result: PhaseResult | WrkResult
+        if isinstance(shape, ClosedLoop) and settings.sustained_load == "wrk":
+            say(f"{name}: {shape}, {settings.warmup:g}s warm-up + {duration:g}s measured, wrk ...")
+            result = run_closed_loop(
+                WrkTarget.of(target, CLAIM_TEMPLATE),
+                shape,
+                warmup=settings.warmup,
+                duration=duration,
+                threads=settings.wrk_threads,
+                observer=window,
+            )
+        else:
+            say(f"{name}: {shape}, {settings.warmup:g}s warm-up + {duration:g}s measured ...")
+            result = run_phase(
+                target,
+                shape,
+                warmup=settings.warmup,
+                duration=duration,
+                generators=1,
+                observer=window,
+            )
         stack.check_alive()
         say(f"{name}: waiting for the pipeline to drain ...")
         phase = Phase(name, result, window)
@@ -595,6 +634,7 @@ def _phase_rows(phase: Phase) -> list[Row]:
     stages = " / ".join(f"{v:,.1f}" for v in phase.stages.values())
     adj, aud = _quantiles(phase.adjudicated_latency), _quantiles(phase.audited_latency)
     load = phase.window.loadavg
+    per_request = result.generator_cpu_ms_per_request
     return [
         Row(
             f"{phase.name}: submit p50 / p99, accepted/s, errors",
@@ -610,6 +650,11 @@ def _phase_rows(phase: Phase) -> list[Row]:
             f"{phase.name}: CPU cores {' / '.join(GROUPS)}",
             " / ".join(f"{usage.groups.get(g, 0.0):.2f}" for g in GROUPS)
             + f" (+ generator {result.generator_cores:.2f})",
+        ),
+        Row(
+            # Apart from the services': what driving the load cost this machine.
+            f"{phase.name}: load generator ({result.generator}) CPU ms per response",
+            "n/a" if per_request is None else f"{per_request:.3f}",
         ),
         Row(
             f"{phase.name}: CPU ms per end-to-end claim, same order, generator, all",

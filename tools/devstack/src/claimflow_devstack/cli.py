@@ -21,6 +21,7 @@ from claimflow_devstack import (
     processes,
     promtool,
     redis,
+    wrk,
 )
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import repo_root
@@ -53,6 +54,13 @@ def prepare() -> int:
         _say(f"{name + ':':<12}{path}")
     _say(f"hydra:      {go_tools.HYDRA.ensure_built()}")
     _say(f"promtool:   {promtool.promtool_binary()}")
+    # The benchmarks' load generator; the wrk driver's test runs it.
+    load_generator = wrk.find_wrk()
+    packages = wrk.debian_versions(load_generator)
+    _say(
+        f"wrk:        {load_generator.version()} ({load_generator.path}"
+        + (f", unpacked from {packages})" if packages else ")")
+    )
     # The API docs test renders every service's /docs in it.
     chromium = browser.chromium_binary(install=True)
     _say(f"chromium:   {browser.version(chromium)} ({chromium})")
@@ -109,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "prepare", help="fetch the Kafka jars, build the Go tools, install chromium; check the rest"
+        "prepare",
+        help="fetch the Kafka jars and wrk, build the Go tools, install chromium; check the rest",
     )
     commands.add_parser("run", help="run PostgreSQL, Kafka and every service with sample data")
     args = parser.parse_args(argv)
