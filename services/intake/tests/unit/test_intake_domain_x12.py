@@ -209,3 +209,14 @@ def test_pyx12s_own_log_which_quotes_the_data_reaches_no_handler() -> None:
         root.setLevel(level)
     assert result.status == "E"
     assert [r for r in reached if r.name.startswith("pyx12")] == []
+
+
+def test_a_set_without_its_convention_in_st03_is_rejected_with_a_valid_999() -> None:
+    text = (REPO / "examples" / "x12" / "claim_1234.837").read_text()
+    result = read_dental_claims(text.replace("ST*837*0001*005010X224A2~", "ST*837*0001~"))
+    assert result.status == "R"
+    assert not result.storable
+    assert [(e.level, e.code) for e in result.interchange.errors] == [("transaction", "I6")]
+    assert ["IK5", "R", "I6"] in ack_segments(result)
+    assert ["AK9", "R", "1", "1", "0"] in ack_segments(result)
+    assert read_interchange(result.ack or "").errors == []

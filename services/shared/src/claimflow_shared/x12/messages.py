@@ -75,6 +75,7 @@ ENVELOPE_CODES: dict[str, dict[str, str]] = {
         "6": "missing or invalid transaction set identifier",
         "7": "missing or invalid transaction set control number",
         "23": "transaction set control number not unique within the functional group",
+        "I6": "ST03 does not name a supported implementation convention",
     },
 }
 

@@ -201,6 +201,8 @@ class InterchangeReader:
             ]
             errors += _element_errors(isa.elements, "interchange", "ISA", None)
             for gs in isa.children:
+                for st in gs.children:
+                    _convention_errors_to_ik5(st)
                 errors += [
                     X12Error("group", code, envelope_message("group", code), "GS")
                     for code, _text in gs.errors
@@ -397,3 +399,19 @@ def read_interchange(source: str | TextIO) -> InterchangeResult:
     for _unit in reader.units():
         pass
     return reader.result
+
+
+# pyx12's 999 writer turns errors of ST01 and ST02 into IK5 codes and fails (KeyError) on any
+# other ST element. An error in ST03 means the set does not name the convention it follows,
+# which the 999 answers with IK5 code I6 (implementation convention not supported).
+_ACK_MAPPED_ELEMENTS = frozenset({1, 2})
+CONVENTION_NOT_SUPPORTED = "I6"
+
+
+def _convention_errors_to_ik5(st: Any) -> None:
+    unmapped = [e for e in st.elements if e.ele_pos not in _ACK_MAPPED_ELEMENTS and e.errors]
+    if not unmapped:
+        return
+    st.elements = [e for e in st.elements if e not in unmapped]
+    st.add_error(CONVENTION_NOT_SUPPORTED, "ST03 missing or not supported")
+    st.ack_code = REJECTED
