@@ -220,3 +220,36 @@ def test_a_set_without_its_convention_in_st03_is_rejected_with_a_valid_999() -> 
     assert ["IK5", "R", "I6"] in ack_segments(result)
     assert ["AK9", "R", "1", "1", "0"] in ack_segments(result)
     assert read_interchange(result.ack or "").errors == []
+
+
+def test_in_a_file_of_many_bad_claims_each_claim_gets_only_its_own_findings() -> None:
+    # Every third claim has an impossible service date in its 2300 loop.
+    text = dental_interchange(30)
+    claims = text.split("CLM*")
+    bad = {index for index in range(30) if index % 3 == 1}
+    for index in bad:
+        claims[index + 1] = claims[index + 1].replace("DTP*472*D8*20180328", "DTP*472*D8*2018", 1)
+    result = read_dental_claims("CLM*".join(claims))
+    assert result.status == "E"
+    assert len(result.claims) == 30
+    for index, claim in enumerate(result.claims):
+        if index in bad:
+            assert claim.submission is None
+            assert [error.segment_id for error in claim.errors] == ["DTP"]
+            assert all(claim.first_line <= e.line <= claim.last_line for e in claim.errors)  # type: ignore[operator]
+        else:
+            assert claim.errors == ()
+            assert claim.submission is not None
+    lines = [error.line for claim in result.claims for error in claim.errors]
+    assert sorted(lines) == sorted(e.line for e in result.interchange.errors)
+
+
+def test_findings_outside_every_claim_belong_to_no_claim_and_reject_the_set() -> None:
+    # An unknown gender code in each subscriber's 2010BA loop: above the 2300 claim loops.
+    result = read_dental_claims(
+        dental_interchange(5).replace("DMG*D8*19800101*F", "DMG*D8*19800101*Q")
+    )
+    assert result.status == "R"
+    assert len(result.interchange.errors) == 5
+    assert {error.loop for error in result.interchange.errors} == {"2010BA"}
+    assert all(claim.errors == () for claim in result.claims)

@@ -201,8 +201,9 @@ def _patient_responsibility(line: Any) -> tuple[str, str]:
         for cas in _segments(adjudications[-1], "CAS"):
             if _value(cas, "CAS01") != PATIENT_RESPONSIBILITY:
                 continue
-            # CAS02/03, CAS05/06, ... CAS17/18: up to six reason/amount pairs.
-            for reason_at in range(2, 18, 3):
+            # CAS02/03, CAS05/06, ... CAS17/18: up to six reason/amount pairs, looked up
+            # only as far as the segment goes (each lookup parses its reference designator).
+            for reason_at in range(2, min(len(cas), 17) + 1, 3):
                 reason = _value(cas, f"CAS{reason_at:02d}")
                 amount = _amount(_value(cas, f"CAS{reason_at + 1:02d}"))
                 if reason == COINSURANCE_REASON:
@@ -223,9 +224,11 @@ def _amount(text: str | None) -> Decimal:
 
 def _quadrant(service: Any) -> str | None:
     """UR/UL/LL/LR from SV304; several areas are passed on for the quadrant rule to reject."""
+    area = service.get("SV304")
+    present = min(len(area), 5) if area is not None else 0
     codes = [
         code
-        for position in range(1, 6)
+        for position in range(1, present + 1)
         if (code := _value(service, f"SV304-{position:02d}")) is not None
     ]
     if not codes:

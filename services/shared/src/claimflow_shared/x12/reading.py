@@ -9,6 +9,7 @@ unit and the errors, not by the size of the file.
 
 from __future__ import annotations
 
+import bisect
 import io
 import logging
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pyx12.params
 from pyx12.map_if._segment import apply_segment_errors
 from pyx12.x12context import X12ContextReader
 
+from claimflow_shared.x12.loaded_maps import share_loaded_maps
 from claimflow_shared.x12.maps import MAP_PATH
 from claimflow_shared.x12.messages import element_message, envelope_message, segment_message
 
@@ -30,6 +32,7 @@ from claimflow_shared.x12.messages import element_message, envelope_message, seg
 _PYX12_LOG = logging.getLogger("pyx12")
 _PYX12_LOG.propagate = False
 _PYX12_LOG.addHandler(logging.NullHandler())
+share_loaded_maps()
 
 ENVELOPE_SEGMENTS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 ACK_GUIDE = "005010X231A1"
@@ -140,7 +143,11 @@ class InterchangeReader:
         self._source: TextIO = io.StringIO(source) if isinstance(source, str) else source
         self._unit_loop = unit_loop
         self._errh = _ErrorTree()
-        self._unit_ranges: list[tuple[int, int]] = []
+        # Units come in file order and do not overlap: the first lines are sorted, so which
+        # unit holds a line is a binary search, not a scan of every unit for every finding.
+        self._unit_firsts: list[int] = []
+        self._unit_lasts: list[int] = []
+        self._by_line: tuple[list[X12Error], list[X12Error], list[int]] | None = None
         self.result = InterchangeResult()
 
     def units(self) -> Iterator[Unit]:
@@ -182,13 +189,15 @@ class InterchangeReader:
                 else:
                     lines = list(_lines(node))
                     first, last = (min(lines), max(lines)) if lines else (0, 0)
-                    self._unit_ranges.append((first, last))
+                    self._unit_firsts.append(first)
+                    self._unit_lasts.append(last)
                     yield Unit(node, node.x12_map_node.id, transaction, first, last)
         finally:
             reader.close()
 
     def _in_unit(self, line: int) -> bool:
-        return any(first <= line <= last for first, last in self._unit_ranges)
+        at = bisect.bisect_right(self._unit_firsts, line) - 1
+        return at >= 0 and line <= self._unit_lasts[at]
 
     def _finish(self) -> None:
         root = self._errh
@@ -280,11 +289,22 @@ class InterchangeReader:
 
     def errors_between(self, first_line: int, last_line: int) -> list[X12Error]:
         """The segment and element errors of the lines of one unit (after iteration)."""
-        return [
-            error
-            for error in self.result.errors
-            if error.line is not None and first_line <= error.line <= last_line
-        ]
+        _errors, ordered, lines = self._errors_by_line()
+        start = bisect.bisect_left(lines, first_line)
+        end = bisect.bisect_right(lines, last_line)
+        return ordered[start:end]
+
+    def _errors_by_line(self) -> tuple[list[X12Error], list[X12Error], list[int]]:
+        # Asked once per claim: sorted once, so that a file of many bad claims is not read
+        # through once per claim.
+        if self._by_line is None or self._by_line[0] is not self.result.errors:
+            errors = self.result.errors
+            ordered = sorted(
+                (error for error in errors if error.line is not None),
+                key=lambda error: error.line or 0,
+            )
+            self._by_line = (errors, ordered, [error.line or 0 for error in ordered])
+        return self._by_line
 
 
 def _loop_of(seg: Any) -> str | None:
