@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import io
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -29,6 +30,7 @@ from claimflow_shared.x12.messages import element_message, envelope_message, seg
 
 # pyx12 logs each finding with the value it is about (a subscriber id, a date): PHI. The
 # findings reach callers as X12Error, worded without the data; pyx12's own log goes nowhere.
+log = logging.getLogger(__name__)
 _PYX12_LOG = logging.getLogger("pyx12")
 _PYX12_LOG.propagate = False
 _PYX12_LOG.addHandler(logging.NullHandler())
@@ -153,13 +155,23 @@ class InterchangeReader:
     def units(self) -> Iterator[Unit]:
         try:
             yield from self._walk()
+            self._finish()
         except (pyx12.errors.X12Error, pyx12.errors.EngineError) as exc:
-            self.result = InterchangeResult(
-                status=REJECTED,
-                errors=[X12Error("interchange", "parse", _engine_message(exc))],
-            )
-            return
-        self._finish()
+            self._reject(_engine_message(exc))
+        except Exception as exc:
+            # pyx12 assumes a well-formed envelope in places: a GS before any ISA, a segment
+            # after IEA, and it fails with an IndexError or AttributeError of its own. That
+            # input is rejected like any unreadable interchange; a failure in claimflow's
+            # own code is not swallowed.
+            if not _raised_in_pyx12(exc):
+                raise
+            log.warning("pyx12 could not read an interchange: %s", type(exc).__name__)
+            self._reject(UNREADABLE_STRUCTURE)
+
+    def _reject(self, message: str) -> None:
+        self.result = InterchangeResult(
+            status=REJECTED, errors=[X12Error("interchange", "parse", message)]
+        )
 
     def _walk(self) -> Iterator[Unit]:
         reader = X12ContextReader(_params(), self._errh, self._source, map_path=str(MAP_PATH))
@@ -403,6 +415,20 @@ def _read_ack(text: str | None) -> _AckSummary:
 
 def _strip(value: str | None) -> str | None:
     return value.strip() if value is not None else None
+
+
+UNREADABLE_STRUCTURE = (
+    "the interchange's envelope structure could not be read (ISA, GS, ST and their "
+    "trailers missing or out of order)"
+)
+_PYX12_DIR = os.path.dirname(pyx12.__file__) + os.sep
+
+
+def _raised_in_pyx12(exc: BaseException) -> bool:
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and frame.tb_frame.f_code.co_filename.startswith(_PYX12_DIR)
 
 
 def _engine_message(exc: Exception) -> str:
