@@ -22,6 +22,8 @@ from claimflow_devstack.paths import example_plans_dir
 from claimflow_devstack.services import SERVICES, ServiceSpec, service
 from claimflow_devstack.stack import api_keys_config, service_env
 
+from .otlp_receiver import OtlpReceiver, otlp_receiver
+
 API_KEY = "e2e-key"
 READY_TIMEOUT = 120.0
 
@@ -103,6 +105,20 @@ class Pipeline:
     logs: Path
     topic_prefix: str
 
+    def log_entries(self, process: str) -> list[dict[str, Any]]:
+        entries = []
+        for line in (self.logs / f"{process}.log").read_text().splitlines():
+            if line.startswith("{"):
+                entries.append(json.loads(line))
+        return entries
+
+
+@dataclass
+class TracedPipeline(Pipeline):
+    """The pipeline, every process exporting its spans to `receiver`."""
+
+    receiver: OtlpReceiver
+
 
 def _with_free_ports(spec: ServiceSpec) -> ServiceSpec:
     worker = processes.free_port() if spec.worker_port is not None else None
@@ -162,15 +178,26 @@ def whole_pipeline(
             postgres_server.drop_database(database)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pipeline(
-    postgres_server: Any, kafka_broker: Any, topic_prefix: str, tmp_path: Path
-) -> Iterator[Pipeline]:
-    """The whole pipeline, `API_KEY` allowed everything (the payer's reads included)."""
-    with whole_pipeline(
-        postgres_server, kafka_broker, topic_prefix, tmp_path / "logs", key=API_KEY
-    ) as running:
-        yield running
+    postgres_server: Any, kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TracedPipeline]:
+    """The whole pipeline, `API_KEY` allowed everything (the payer's reads included), every
+    process exporting OTLP to a receiver on loopback. Started once per module: its tests follow
+    claims of their own (each its own trace) through it."""
+    logs = tmp_path_factory.mktemp("pipeline") / "logs"
+    with otlp_receiver() as receiver:
+        otlp = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            # Export within a fraction of a second instead of the default 5 s.
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+        # Inside the receiver's block: the processes flush their last spans as they stop.
+        prefix = f"t{secrets.token_hex(4)}."
+        with whole_pipeline(
+            postgres_server, kafka_broker, prefix, logs, key=API_KEY, env=otlp
+        ) as running:
+            yield TracedPipeline(**vars(running), receiver=receiver)
 
 
 def wait_for(probe: Callable[[], bool], within: float, what: str) -> None:
