@@ -32,7 +32,12 @@ def consumed_topics(settings: AdjudicationSettings) -> list[str]:
 def produced_topics(settings: AdjudicationSettings) -> list[str]:
     return [
         settings.topic(t)
-        for t in (Topics.CLAIMS_ADJUDICATED, Topics.PAYMENTS_REQUESTED, Topics.CLAIMS_REVERSED)
+        for t in (
+            Topics.CLAIMS_ADJUDICATED,
+            Topics.PAYMENTS_REQUESTED,
+            Topics.CLAIMS_REVERSED,
+            Topics.AUDIT_ACCESS,
+        )
     ]
 
 

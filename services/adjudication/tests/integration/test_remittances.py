@@ -17,9 +17,19 @@ from claimflow_adjudication.cli import main as cli_main
 from claimflow_adjudication.service_layer.remittances import run_remittances
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_devstack.testing import eventually
+from claimflow_shared.events import Topics
 
 from ..unit.x12 import pyx12_errors, segments
-from .conftest import CLEARINGHOUSE_READER_KEY, D, auth, claim_1234, claim_status, publish_events
+from .conftest import (
+    CLEARINGHOUSE_READER_KEY,
+    D,
+    auth,
+    claim_1234,
+    claim_status,
+    publish_events,
+    read_events,
+    scalar,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -96,6 +106,15 @@ async def test_a_paid_claim_is_remitted_once_and_its_reversal_on_the_next_run(
     assert rest.json()["next_cursor"] is None
     other = await client.get("/v1/remittances", params={"payee_npi": "1234567893"}, headers=auth())
     assert other.json()["items"] == []
+
+    # An 835 carries PHI: each of the two reads above was audited, for the claim it carries,
+    # and the 404 of an unknown id recorded nothing.
+    assert (await client.get(f"/v1/remittances/{uuid.uuid4()}", headers=auth())).status_code == 404
+    reads = await read_events(settings, Topics.AUDIT_ACCESS, 2)
+    assert [r["data"]["action"] for r in reads] == ["remittance.read"] * 2
+    assert {r["data"]["claim_id"] for r in reads} == {str(claim_id)}
+    assert {r["data"]["principal"] for r in reads} == {settings.api_keys[0].principal}
+    assert await scalar(engine, "SELECT count(*) FROM outbox WHERE topic LIKE '%audit.access'") == 2
 
 
 async def test_remittances_are_payer_reads_and_bad_input_is_a_problem(

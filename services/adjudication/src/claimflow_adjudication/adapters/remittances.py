@@ -195,3 +195,14 @@ async def get_remittance(
         await conn.execute(select(remittances).where(remittances.c.remittance_id == remittance_id))
     ).first()
     return (_stored(row), row.x12) if row else None
+
+
+async def claims_of(conn: AsyncConnection, remittance_id: uuid.UUID) -> list[uuid.UUID]:
+    """The claims an 835 carries (each once, even paid and reversed in the same run)."""
+    rows = await conn.execute(
+        select(remittance_claims.c.claim_id)
+        .where(remittance_claims.c.remittance_id == remittance_id)
+        .distinct()
+        .order_by(remittance_claims.c.claim_id)
+    )
+    return list(rows.scalars())

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from claimflow_adjudication.service_layer import remittances
 from claimflow_shared.web.problems import problem_responses
 
-from .deps import EngineDep, PayerReader
+from .deps import EngineDep, PayerReader, SettingsDep
 from .schemas import RemittanceOut, RemittancePage
 
 router = APIRouter(prefix="/v1/remittances", tags=["remittances"])
@@ -71,9 +71,12 @@ async def list_remittances(
     },
 )
 async def get_remittance(
-    _principal: PayerReader, engine: EngineDep, remittance_id: uuid.UUID
+    principal: PayerReader, engine: EngineDep, settings: SettingsDep, remittance_id: uuid.UUID
 ) -> Response:
     """The interchange exactly as the run stored it (ISA..IEA, one 835, `~` + newline
-    after each segment)."""
-    _, x12 = await remittances.remittance_835(engine, remittance_id)
+    after each segment). Every read is audited: one `audit.access` (`remittance.read`) per
+    claim the 835 carries, in the read's transaction."""
+    _, x12 = await remittances.remittance_835(
+        engine, settings, remittance_id, principal=principal.name
+    )
     return Response(content=x12, media_type=X12, headers=NO_STORE)

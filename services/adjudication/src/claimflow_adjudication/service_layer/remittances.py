@@ -18,6 +18,7 @@ from itertools import groupby
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_adjudication.adapters import remittances as store
+from claimflow_adjudication.adapters.tables import outbox
 from claimflow_adjudication.domain.errors import BadPeriodError, RemittanceNotFoundError
 from claimflow_adjudication.domain.remittance import (
     Payer,
@@ -25,9 +26,13 @@ from claimflow_adjudication.domain.remittance import (
     build_835,
     forward_balance,
 )
+from claimflow_adjudication.service_layer.messages import SOURCE
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.errors import RuleFailure
+from claimflow_shared.events import AuditAccessV1, Topics, new_event
 from claimflow_shared.money import ZERO
+from claimflow_shared.outbox import enqueue
+from claimflow_shared.outbox.writer import PendingEvent
 from claimflow_shared.pagination import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
@@ -144,11 +149,40 @@ async def list_remittances(
 
 
 async def remittance_835(
-    engine: AsyncEngine, remittance_id: uuid.UUID
+    engine: AsyncEngine,
+    settings: AdjudicationSettings,
+    remittance_id: uuid.UUID,
+    *,
+    principal: str,
 ) -> tuple[StoredRemittance, str]:
-    """The stored remittance and its X12 text, exactly as the run wrote it."""
-    async with engine.connect() as conn:
+    """The stored remittance and its X12 text, exactly as the run wrote it. An 835 carries
+    PHI (subscriber ids, service dates): the read enqueues one `audit.access` event
+    (`remittance.read`) per claim it carries, in the read's own transaction."""
+    async with engine.begin() as conn:
         found = await store.get_remittance(conn, remittance_id)
-    if found is None:
-        raise RemittanceNotFoundError("No remittance has this id.")
+        if found is None:
+            raise RemittanceNotFoundError("No remittance has this id.")
+        accessed_at = datetime.now(UTC)
+        topic = settings.topic(Topics.AUDIT_ACCESS)
+        await enqueue(
+            conn,
+            outbox,
+            [
+                PendingEvent(
+                    topic,
+                    str(claim_id),
+                    new_event(
+                        SOURCE,
+                        AuditAccessV1(
+                            claim_id=claim_id,
+                            principal=principal,
+                            action="remittance.read",
+                            accessed_at=accessed_at,
+                        ),
+                        subject=str(claim_id),
+                    ),
+                )
+                for claim_id in await store.claims_of(conn, remittance_id)
+            ],
+        )
     return found

@@ -142,8 +142,9 @@ class AuditAccessV1(EventData):
     claim_id: UUID
     principal: str
     # claim.read: the claim was read whole; claim.list: it was on a page of a list;
-    # audit.timeline: a page of its audit timeline was read (recorded by the audit log itself).
-    action: Literal["claim.read", "claim.list", "audit.timeline"]
+    # audit.timeline: a page of its audit timeline was read (recorded by the audit log itself);
+    # remittance.read: an 835 that carries it was read (recorded by adjudication).
+    action: Literal["claim.read", "claim.list", "audit.timeline", "remittance.read"]
     accessed_at: datetime
 
 

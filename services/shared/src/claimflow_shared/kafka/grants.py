@@ -37,8 +37,14 @@ SERVICE_GRANTS: dict[str, Grants] = {
         dead_letters=True,
     ),
     "adjudication": Grants(
+        # audit.access: the reads of its 835s, which carry PHI.
         writes=frozenset(
-            {Topics.CLAIMS_ADJUDICATED, Topics.PAYMENTS_REQUESTED, Topics.CLAIMS_REVERSED}
+            {
+                Topics.CLAIMS_ADJUDICATED,
+                Topics.PAYMENTS_REQUESTED,
+                Topics.CLAIMS_REVERSED,
+                Topics.AUDIT_ACCESS,
+            }
         ),
         reads=frozenset(
             {
