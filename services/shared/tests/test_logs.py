@@ -6,9 +6,10 @@ import io
 import json
 import logging
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from claimflow_shared.logs import JsonFormatter, PhiGuard, scrub
+from claimflow_shared.logs import JsonFormatter, PhiGuard, configure_logging, scrub
 
 
 def _logger() -> tuple[logging.Logger, io.StringIO]:
@@ -67,3 +68,21 @@ def test_exceptions_log_their_type_only() -> None:
     entry = json.loads(stream.getvalue())
     assert entry["error_type"] == "ValueError"
     assert "3730189502" not in stream.getvalue()
+
+
+def test_the_service_logging_writes_uvicorn_errors_but_no_access_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("intake", "INFO")
+        # uvicorn decides per connection whether to log access at all by this very test.
+        assert not logging.getLogger("uvicorn.access").hasHandlers()
+        logging.getLogger("uvicorn.access").info('127.0.0.1 - "POST /v1/claims" 202')
+        logging.getLogger("uvicorn.error").info("Application startup complete.")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [entry["message"] for entry in lines] == ["Application startup complete."]

@@ -80,9 +80,15 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # No access log: the RED metrics and the server span record every request already, and a
+    # line per request is CPU per request. uvicorn only logs access while this logger (or an
+    # ancestor it propagates to) has a handler.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
     # kafka-python is chatty at INFO about every connection it makes.
     logging.getLogger("kafka").setLevel(logging.WARNING)

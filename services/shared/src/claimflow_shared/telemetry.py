@@ -7,15 +7,15 @@ import threading
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from starlette.types import ASGIApp
+
+from claimflow_shared.web.tracing import ServerSpanMiddleware
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
-
-EXCLUDED_URLS = "healthz,readyz,metrics"
 
 
 def setup_tracing(
@@ -52,9 +52,12 @@ def setup_tracing(
 
 
 def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=provider,
-        excluded_urls=EXCLUDED_URLS,
-        exclude_spans=["receive", "send"],
-    )
+    """One server span per request (`web.tracing.ServerSpanMiddleware`), outside every other
+    middleware: it sees the 500 that the error middleware answers, and its context is current
+    for everything else the request does. FastAPI's own telemetry must be off (build_app)."""
+    build_stack = app.build_middleware_stack
+
+    def build_traced_stack() -> ASGIApp:
+        return ServerSpanMiddleware(build_stack(), provider)
+
+    app.build_middleware_stack = build_traced_stack  # type: ignore[method-assign]

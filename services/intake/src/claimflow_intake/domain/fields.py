@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -98,6 +99,9 @@ CLAIM_NUMBER_ALIASES: frozenset[str] = frozenset(
 assert not CLAIM_NUMBER_ALIASES & FIELD_ALIASES.keys()
 
 
+# Submitters send the same few spellings on every line of every claim; bounded, because the
+# names are the submitter's to choose.
+@functools.lru_cache(maxsize=1024)
 def normalise_field_name(name: str) -> str | None:
     """The canonical line field a submitted name means, or None for names we do not know."""
     return FIELD_ALIASES.get(squash(name))

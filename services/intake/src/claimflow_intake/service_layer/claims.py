@@ -142,7 +142,12 @@ async def submit_claim(
         principal=principal,
         organisation=organisation,
         idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("submit", canonical(payload)),
+        # Only a keyed submission is compared with its retries: the canonical form is not free.
+        fingerprint=(
+            request_fingerprint("submit", canonical(payload))
+            if idempotency_key is not None
+            else None
+        ),
         channel="json",
         render=render,
     )
@@ -230,12 +235,13 @@ async def accept_claims(
     principal: str,
     organisation: str,
     idempotency_key: str | None,
-    fingerprint: str,
+    fingerprint: str | None,
     channel: str,
     render: Render,
 ) -> Receipt:
     """Store valid claims, owned by `organisation`, with their events and receipt; replay the
-    receipt of a retry."""
+    receipt of a retry. `fingerprint` (the request's hash) is needed with an `idempotency_key`
+    only."""
     new_claims = [NewClaim(uuid.uuid4(), claim) for claim in claims]
     created_at = datetime.now(UTC)
     topic = settings.topic(Topics.CLAIMS_SUBMITTED)
@@ -261,6 +267,8 @@ async def accept_claims(
             autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.execute(store, params)
     else:
+        if fingerprint is None:
+            raise ValueError("a keyed request needs its fingerprint")
         async with engine.begin() as conn:
             stored = await repository.reserve_idempotency_key(
                 conn, principal, idempotency_key, fingerprint

@@ -73,6 +73,9 @@ def build_app(
         # Replaced by install_docs: FastAPI's own pages load their assets from a public CDN.
         docs_url=None,
         redoc_url=None,
+        # Traced by instrument_app's single server span; FastAPI's native telemetry would add
+        # spans of its own to every request (and export metrics and logs besides ours).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.authenticator = ApiKeyAuthenticator(

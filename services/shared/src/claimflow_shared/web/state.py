@@ -9,9 +9,11 @@ from fastapi import Depends, Request
 
 def from_state(attribute: str) -> Any:
     """`Depends` on `request.app.state.<attribute>`, for `Annotated[T, from_state("...")]`:
-    the lifespan owns the object, the routes only read it."""
+    the lifespan owns the object, the routes only read it. Async although it awaits nothing:
+    FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request for an
+    attribute read."""
 
-    def dependency(request: Request) -> Any:
+    async def dependency(request: Request) -> Any:
         return getattr(request.app.state, attribute)
 
     return Depends(dependency)

@@ -105,6 +105,8 @@ class RuleRegistry:
         self._field_rules: dict[str, Rule] = {}
         self._claim_rules: dict[str, ClaimRule] = {}
         self._locked: set[str] = set()
+        # field -> its rules, asked for every field of every line: rebuilt on registration.
+        self._by_field: dict[str, tuple[Rule, ...]] = {}
 
     def register(self, rule: Rule, *, locked: bool = False) -> Rule:
         """Add a rule object (for rules that are more naturally a class than a function).
@@ -116,6 +118,10 @@ class RuleRegistry:
         if unknown:
             raise ValueError(f"rule {rule.name!r} names unknown fields {sorted(unknown)}")
         self._field_rules[rule.name] = rule
+        self._by_field = {
+            field: tuple(r for r in self._field_rules.values() if field in r.fields)
+            for field in LINE_FIELDS
+        }
         return rule
 
     def field_rule(
@@ -145,7 +151,7 @@ class RuleRegistry:
         return frozenset(self._field_rules) | frozenset(self._claim_rules)
 
     def field_rules(self, field: str) -> tuple[Rule, ...]:
-        return tuple(rule for rule in self._field_rules.values() if field in rule.fields)
+        return self._by_field.get(field, ())
 
     def claim_rules(self) -> tuple[ClaimRule, ...]:
         return tuple(self._claim_rules.values())
