@@ -23,7 +23,7 @@ MIN_CASES = 1000
 UNLIMITED = {"CLAIMFLOW_AUTH_FAILURE_LIMIT": "1000000/minute"}
 SERVICES = {
     "intake": (
-        130,
+        60,
         {
             **UNLIMITED,
             "CLAIMFLOW_SUBMISSION_RATE_LIMIT": "1000000/minute",
