@@ -1,10 +1,12 @@
-"""Installing a Debian package the devstack needs, when we are root on a Debian machine."""
+"""Debian packages the devstack needs: installed when we are root on a Debian machine, or
+their files unpacked into the cache (nothing installed) when we are not."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 
 def can_install() -> bool:
@@ -23,3 +25,18 @@ def install(package: str) -> None:
     # A fresh machine may have no package lists yet, or stale ones naming versions gone.
     subprocess.run(["apt-get", "update", "-q"], env=env, check=False)  # noqa: S607
     subprocess.run(command, env=env, check=True)  # noqa: S603
+
+
+def unpack_downloaded(download: Path, target: Path) -> None:
+    """Unpack every .deb in `download` (`dpkg-deb -x`: files only, no scripts run) and put
+    the tree in place of `target`, whole; `download` is removed."""
+    tree = download / "root"
+    for deb in sorted(download.glob("*.deb")):
+        subprocess.run(  # noqa: S603
+            ["dpkg-deb", "-x", str(deb), str(tree)],  # noqa: S607
+            check=True,
+            capture_output=True,
+        )
+    shutil.rmtree(target, ignore_errors=True)
+    tree.rename(target)
+    shutil.rmtree(download, ignore_errors=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from claimflow_devstack import processes
+from claimflow_devstack.apt import unpack_downloaded
 from claimflow_devstack.errors import DevstackError, MissingToolError, ProcessDiedError
 from claimflow_devstack.paths import cache_dir
 from claimflow_devstack.tls import ServerCertificate
@@ -144,15 +145,7 @@ def tls_bin_dir() -> Path:
         check=True,
         capture_output=True,
     )
-    for deb in download.glob("*.deb"):
-        subprocess.run(  # noqa: S603
-            ["dpkg-deb", "-x", str(deb), str(download / "root")],  # noqa: S607
-            check=True,
-            capture_output=True,
-        )
-    shutil.rmtree(unpacked, ignore_errors=True)
-    (download / "root").rename(unpacked)
-    shutil.rmtree(download, ignore_errors=True)
+    unpack_downloaded(download, unpacked)
     return found
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from claimflow_devstack.apt import unpack_downloaded
 from claimflow_devstack.errors import MissingToolError
 from claimflow_devstack.paths import cache_dir
 
@@ -135,18 +136,9 @@ def _unpack(root: Path) -> None:
     lacking = [name for name in wanted if not _installed(name)]
     if lacking:
         _download(download, lacking)
-    for package in download.glob("*.deb"):
-        subprocess.run(  # noqa: S603
-            ["dpkg-deb", "-x", str(package), str(download / "root")],  # noqa: S607
-            check=True,
-            capture_output=True,
-        )
-    (download / "root" / "debian-versions").write_text(
-        "".join(f"{p.stem}\n" for p in sorted(download.glob("*.deb")))
-    )
-    shutil.rmtree(root, ignore_errors=True)
-    (download / "root").rename(root)
-    shutil.rmtree(download, ignore_errors=True)
+    versions = "".join(f"{p.stem}\n" for p in sorted(download.glob("*.deb")))
+    unpack_downloaded(download, root)
+    (root / "debian-versions").write_text(versions)
 
 
 def _download(directory: Path, packages: Sequence[str]) -> None:
