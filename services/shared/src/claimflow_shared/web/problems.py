@@ -290,13 +290,13 @@ class DomainProblem:
     headers: Mapping[str, str] | None = None
 
 
-def domain_problem(
+def _spec_for(
     exc: DomainError, problems: Mapping[type[DomainError], DomainProblem]
-) -> Problem | None:
-    """The problem a service's table gives `exc`; None when the table does not map it."""
-    spec = next((problems[c] for c in type(exc).__mro__ if c in problems), None)
-    if spec is None:
-        return None
+) -> DomainProblem | None:
+    return next((problems[c] for c in type(exc).__mro__ if c in problems), None)
+
+
+def _as_problem(exc: DomainError, spec: DomainProblem) -> Problem:
     errors = [
         FieldError(claim=f.claim, line=f.line, field=f.field, rule=f.rule, message=f.message)
         for f in exc.failures
@@ -310,6 +310,14 @@ def domain_problem(
     )
 
 
+def domain_problem(
+    exc: DomainError, problems: Mapping[type[DomainError], DomainProblem]
+) -> Problem | None:
+    """The problem a service's table gives `exc`; None when the table does not map it."""
+    spec = _spec_for(exc, problems)
+    return None if spec is None else _as_problem(exc, spec)
+
+
 def install_domain_problems(
     app: FastAPI, problems: Mapping[type[DomainError], DomainProblem]
 ) -> None:
@@ -317,12 +325,12 @@ def install_domain_problems(
 
     def from_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
-        problem = domain_problem(exc, problems)
-        if problem is None:
+        spec = _spec_for(exc, problems)
+        if spec is None:
             # An error no table maps is a bug: the catch-all answers 500 and logs its type.
             raise exc
-        spec = next(problems[c] for c in type(exc).__mro__ if c in problems)
-        return problem_response(problem, request, dict(spec.headers) if spec.headers else None)
+        headers = dict(spec.headers) if spec.headers else None
+        return problem_response(_as_problem(exc, spec), request, headers)
 
     app.add_exception_handler(DomainError, from_domain_error)
 
