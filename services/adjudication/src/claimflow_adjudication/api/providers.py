@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query
 
 from claimflow_adjudication.service_layer import providers
 from claimflow_shared.web.problems import problem_responses
@@ -14,8 +14,6 @@ from .deps import EngineDep, PayerReader, TopProvidersBudget
 from .schemas import ProviderTotal, TopProviders
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
-
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _out(total: providers.ProviderTotal) -> ProviderTotal:
@@ -39,7 +37,6 @@ def _out(total: providers.ProviderTotal) -> ProviderTotal:
 async def top_providers(
     _principal: PayerReader,
     engine: EngineDep,
-    response: Response,
     limit: Annotated[int, Query(ge=1, le=100, description="how many providers")] = 10,
 ) -> TopProviders:
     """The providers with the largest summed net fee over their standing claims (adjudicated
@@ -50,7 +47,6 @@ async def top_providers(
     `Retry-After` when the budget is spent).
     """
     top = await providers.top_providers(engine, limit)
-    response.headers.update(NO_STORE)
     return TopProviders(providers=[_out(p) for p in top.providers], as_of=top.as_of)
 
 
@@ -63,9 +59,7 @@ async def top_providers(
 async def provider_totals(
     _principal: PayerReader,
     engine: EngineDep,
-    response: Response,
     provider_npi: Annotated[str, Path(pattern=r"^\d{10}$", description="10-digit NPI")],
 ) -> ProviderTotal:
     total = await providers.provider_totals(engine, provider_npi)
-    response.headers.update(NO_STORE)
     return _out(total)

@@ -16,8 +16,6 @@ from .schemas import RemittanceOut, RemittancePage
 router = APIRouter(prefix="/v1/remittances", tags=["remittances"])
 
 X12 = "application/edi-x12"
-# An 835 names subscribers and dates of service: no shared cache may keep it.
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _out(r: remittances.StoredRemittance) -> RemittanceOut:
@@ -45,7 +43,6 @@ def _out(r: remittances.StoredRemittance) -> RemittanceOut:
 async def list_remittances(
     _principal: PayerReader,
     engine: EngineDep,
-    response: Response,
     payee_npi: Annotated[
         str | None, Query(pattern=r"^\d{10}$", description="only this payee's remittances")
     ] = None,
@@ -57,7 +54,6 @@ async def list_remittances(
     page = await remittances.list_remittances(
         engine, payee_npi=payee_npi, limit=limit, cursor=cursor
     )
-    response.headers.update(NO_STORE)
     return RemittancePage(items=[_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
@@ -79,4 +75,4 @@ async def get_remittance(
     _, x12 = await remittances.remittance_835(
         engine, settings, remittance_id, principal=principal.name
     )
-    return Response(content=x12, media_type=X12, headers=NO_STORE)
+    return Response(content=x12, media_type=X12)
