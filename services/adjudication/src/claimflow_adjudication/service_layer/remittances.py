@@ -29,10 +29,8 @@ from claimflow_adjudication.domain.remittance import (
 from claimflow_adjudication.service_layer.messages import SOURCE
 from claimflow_adjudication.settings import AdjudicationSettings
 from claimflow_shared.errors import RuleFailure
-from claimflow_shared.events import AuditAccessV1, Topics, new_event
 from claimflow_shared.money import ZERO
-from claimflow_shared.outbox import enqueue
-from claimflow_shared.outbox.writer import PendingEvent
+from claimflow_shared.outbox.access import record_access
 from claimflow_shared.pagination import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
@@ -162,27 +160,13 @@ async def remittance_835(
         found = await store.get_remittance(conn, remittance_id)
         if found is None:
             raise RemittanceNotFoundError("No remittance has this id.")
-        accessed_at = datetime.now(UTC)
-        topic = settings.topic(Topics.AUDIT_ACCESS)
-        await enqueue(
+        await record_access(
             conn,
             outbox,
-            [
-                PendingEvent(
-                    topic,
-                    str(claim_id),
-                    new_event(
-                        SOURCE,
-                        AuditAccessV1(
-                            claim_id=claim_id,
-                            principal=principal,
-                            action="remittance.read",
-                            accessed_at=accessed_at,
-                        ),
-                        subject=str(claim_id),
-                    ),
-                )
-                for claim_id in await store.claims_of(conn, remittance_id)
-            ],
+            settings,
+            SOURCE,
+            await store.claims_of(conn, remittance_id),
+            principal=principal,
+            action="remittance.read",
         )
     return found

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from claimflow_intake.adapters import repository
 from claimflow_intake.adapters.repository import NewClaim
@@ -39,14 +39,13 @@ from claimflow_intake.domain.errors import (
 from claimflow_intake.metrics import CLAIMS_ACCEPTED, VALIDATION_FAILURES
 from claimflow_intake.settings import IntakeSettings
 from claimflow_shared.events import (
-    AuditAccessV1,
     ClaimLineV1,
     ClaimSubmittedV1,
     ClaimTotalsV1,
     Topics,
     new_event,
 )
-from claimflow_shared.outbox import enqueue
+from claimflow_shared.outbox.access import record_access
 from claimflow_shared.outbox.writer import PendingEvent, outbox_rows
 
 log = logging.getLogger(__name__)
@@ -310,42 +309,15 @@ async def read_claim(
         found = await repository.fetch_claim(conn, parsed_id, organisation)
         if found is None:
             raise ClaimNotFoundError
-        await _audit_access(conn, settings, [parsed_id], principal, "claim.read")
+        await record_access(
+            conn, outbox, settings, SOURCE, [parsed_id], principal=principal, action="claim.read"
+        )
     claim, lines = found
     return {
         **claim._mapping,
         "totals": {"net_fee": claim.net_fee_total},
         "lines": [dict(line._mapping) for line in lines],
     }
-
-
-async def _audit_access(
-    conn: AsyncConnection,
-    settings: IntakeSettings,
-    claim_ids: Sequence[uuid.UUID],
-    principal: str,
-    action: Literal["claim.read", "claim.list"],
-) -> None:
-    """One `audit.access` event per claim whose PHI is being returned, in the read's own
-    transaction: a read that commits is a read recorded."""
-    accessed_at = datetime.now(UTC)
-    topic = settings.topic(Topics.AUDIT_ACCESS)
-    events = [
-        PendingEvent(
-            topic,
-            str(claim_id),
-            new_event(
-                SOURCE,
-                AuditAccessV1(
-                    claim_id=claim_id, principal=principal, action=action, accessed_at=accessed_at
-                ),
-                subject=str(claim_id),
-            ),
-        )
-        for claim_id in claim_ids
-    ]
-    if events:
-        await enqueue(conn, outbox, events)
 
 
 async def list_claims(
@@ -373,7 +345,15 @@ async def list_claims(
             limit=limit + 1,
         )
         page, more = rows[:limit], len(rows) > limit
-        await _audit_access(conn, settings, [r.id for r in page], principal, "claim.list")
+        await record_access(
+            conn,
+            outbox,
+            settings,
+            SOURCE,
+            [r.id for r in page],
+            principal=principal,
+            action="claim.list",
+        )
     items = [{**r._mapping, "totals": {"net_fee": r.net_fee_total}} for r in page]
     next_cursor = repository.encode_cursor(page[-1].created_at, page[-1].id) if more else None
     return ClaimListing(items=items, next_cursor=next_cursor)

@@ -136,15 +136,18 @@ class PaymentFailedV1(EventData):
     failed_at: datetime
 
 
+# claim.read: the claim was read whole; claim.list: it was on a page of a list;
+# audit.timeline: a page of its audit timeline was read (recorded by the audit log itself);
+# remittance.read: an 835 that carries it was read (recorded by adjudication).
+AccessAction = Literal["claim.read", "claim.list", "audit.timeline", "remittance.read"]
+
+
 class AuditAccessV1(EventData):
     """Someone read PHI: who, which claim, when, how."""
 
     claim_id: UUID
     principal: str
-    # claim.read: the claim was read whole; claim.list: it was on a page of a list;
-    # audit.timeline: a page of its audit timeline was read (recorded by the audit log itself);
-    # remittance.read: an 835 that carries it was read (recorded by adjudication).
-    action: Literal["claim.read", "claim.list", "audit.timeline", "remittance.read"]
+    action: AccessAction
     accessed_at: datetime
 
 
