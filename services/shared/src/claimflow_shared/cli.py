@@ -56,6 +56,7 @@ def serve_process(package: str, process: str, settings: ServingSettings) -> None
         # outright: the pure-Python fallbacks cost several times the CPU per request.
         loop="uvloop",
         http="httptools",
+        ws="none",
         # Behind an Ingress the client address and scheme come from X-Forwarded-* headers,
         # believed only from the proxies named.
         proxy_headers=True,
