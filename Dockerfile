@@ -3,12 +3,15 @@
 #   docker build --build-arg SERVICE=audit-log --build-arg COMMAND="claimflow-audit api" -t claimflow-audit-log .
 # SERVICE names the folder under services/; COMMAND is the default command, "claimflow-<SERVICE>
 # api" unless given (the charts always name their own). BASE_IMAGE swaps the public Python base
-# for a locally built one with the same layout. An image holds one service's package,
+# for a locally built one with the same layout; BUILDER_IMAGE (BASE_IMAGE unless given) is the
+# base of the build stage alone, for a base that carries what only building needs (a proxy's CA
+# certificates, say) and must not reach the image. An image holds one service's package,
 # claimflow-shared and their pinned dependencies, nothing else; Kubernetes probes the service,
 # so there is no HEALTHCHECK.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
+ARG BUILDER_IMAGE=${BASE_IMAGE}
 
-FROM ${BASE_IMAGE} AS builder
+FROM ${BUILDER_IMAGE} AS builder
 ARG SERVICE
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -16,16 +19,26 @@ ENV UV_COMPILE_BYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /src
+# The third-party dependencies first, from the two pyproject.toml files alone, in a layer of
+# their own: a change to claimflow's code does not reinstall them. constraints.txt pins every
+# version; claimflow's own packages are left to the next layer.
 COPY constraints.txt ./
+COPY services/shared/pyproject.toml ./services/shared/
+COPY services/${SERVICE}/pyproject.toml ./services/${SERVICE}/
+RUN python -c 'import sys, tomllib; print("\n".join(d for f in sys.argv[1:] for d in tomllib.load(open(f, "rb"))["project"]["dependencies"] if not d.startswith("claimflow-")))' \
+      services/shared/pyproject.toml "services/${SERVICE}/pyproject.toml" > requirements.txt \
+ && uv venv --python python3 /opt/venv \
+ && uv pip install --python /opt/venv/bin/python --no-cache -r requirements.txt -c constraints.txt
 COPY services/shared ./services/shared
 COPY services/${SERVICE} ./services/${SERVICE}
-# --no-sources: the packages come from these two folders, not from the uv workspace;
-# constraints.txt pins every third-party version. Bytecode is compiled now because the
-# root filesystem is read-only at run time.
-RUN test -f "services/${SERVICE}/pyproject.toml" \
- && uv venv /opt/venv \
- && uv pip install --python /opt/venv/bin/python --no-cache --no-sources \
-      -c constraints.txt ./services/shared "./services/${SERVICE}"
+# --no-sources: the packages come from these two folders, not from the uv workspace.
+# Bytecode is compiled now because the root filesystem is read-only at run time.
+# The compiled extensions lose their debugging symbols (tens of MB) where the base has strip.
+RUN uv pip install --python /opt/venv/bin/python --no-cache --no-sources --no-deps \
+      ./services/shared "./services/${SERVICE}" \
+ && if command -v strip >/dev/null; then \
+      find /opt/venv -name '*.so' -exec strip --strip-unneeded {} +; \
+    fi
 
 FROM ${BASE_IMAGE}
 ARG BASE_IMAGE

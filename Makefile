@@ -16,7 +16,7 @@ help:
 	@echo "make schemas      regenerate the event JSON Schemas under schemas/"
 	@echo "make constraints  re-pin constraints.txt with uv pip compile"
 	@echo "make charts       regenerate the charts' values schemas and READMEs, lint and render every chart"
-	@echo "make images       build every service image with skaffold (needs Docker)"
+	@echo "make images       build every service image here (a Docker engine of its own; root on Debian)"
 	@echo "make dev          skaffold dev: build, deploy the umbrella chart, watch (needs a cluster)"
 
 venv:
@@ -86,8 +86,8 @@ charts: venv
 	@echo "every chart lints and renders with every ci/*-values.yaml"
 
 # Images and the dev loop need Docker and skaffold; SKAFFOLD_ARGS e.g. "-p local,observability".
-images:
-	skaffold build $(SKAFFOLD_ARGS)
+images: venv
+	$(PY) -m claimflow_devstack.images build
 
 dev:
 	skaffold dev $(SKAFFOLD_ARGS)

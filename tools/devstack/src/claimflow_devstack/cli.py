@@ -15,6 +15,7 @@ import httpx
 from claimflow_devstack import (
     browser,
     go_tools,
+    images,
     kafka_install,
     kube,
     postgres,
@@ -23,8 +24,9 @@ from claimflow_devstack import (
     redis,
     wrk,
 )
+from claimflow_devstack.docker_engine import DockerEngine
 from claimflow_devstack.errors import DevstackError
-from claimflow_devstack.paths import repo_root
+from claimflow_devstack.paths import logs_dir, repo_root
 from claimflow_devstack.services import SERVICES
 from claimflow_devstack.stack import LocalStack
 
@@ -61,6 +63,11 @@ def prepare() -> int:
         f"wrk:        {load_generator.version()} ({load_generator.path}"
         + (f", unpacked from {packages})" if packages else ")")
     )
+    # The service images, on local bases; tests/images runs them.
+    with processes.supervised(), DockerEngine.start(logs_dir()) as engine:
+        for image in images.build_service_images(engine):
+            size = images.image_size(engine, image.tag)
+            _say(f"{'image:':<12}{image.tag} {size / 1e6:.0f} MB")
     # The API docs test renders every service's /docs in it.
     chromium = browser.chromium_binary(install=True)
     _say(f"chromium:   {browser.version(chromium)} ({chromium})")
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "prepare",
-        help="fetch the Kafka jars and wrk, build the Go tools, install chromium; check the rest",
+        help="fetch the Kafka jars and wrk, build the Go tools and the images, install chromium",
     )
     commands.add_parser("run", help="run PostgreSQL, Kafka and every service with sample data")
     args = parser.parse_args(argv)

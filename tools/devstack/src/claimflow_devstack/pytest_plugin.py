@@ -25,6 +25,7 @@ from claimflow_devstack.paths import state_dir
 
 if TYPE_CHECKING:
     # Imported where used: every pytest run loads this plugin, few need Kafka.
+    from claimflow_devstack.docker_engine import DockerEngine
     from claimflow_devstack.hydra import HydraServer
     from claimflow_devstack.kafka import KafkaBroker, KafkaCluster
     from claimflow_devstack.kube import KubeCluster
@@ -242,6 +243,20 @@ def kube_cluster(devstack_dir: Path) -> Iterator[KubeCluster]:
     atexit.register(cluster.stop)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_engine(devstack_dir: Path) -> Iterator[DockerEngine]:
+    """A Docker engine of our own (no bridge, no iptables) with every service image built:
+    `prepare` builds them, so here that is a cache hit."""
+    from claimflow_devstack.docker_engine import DockerEngine  # noqa: PLC0415
+    from claimflow_devstack.images import build_service_images  # noqa: PLC0415
+
+    engine = _start_or_fail("the Docker engine", lambda: DockerEngine.start(devstack_dir))
+    atexit.register(engine.stop)
+    _start_or_fail("the service images", lambda: build_service_images(engine))
+    yield engine
+    engine.stop()
 
 
 @pytest.fixture
