@@ -11,6 +11,9 @@ of the same layout (tools/devstack/images/):
 
 Each service image is tagged `claimflow-<service>:<VERSION>`, the tag the charts default to.
 `python -m claimflow_devstack.images build` (`make images`) builds them all and reports sizes.
+
+The local cluster's data tier has two images of its own on the Debian base: claimflow-kafka
+(the Maven-fetched broker with Debian's JRE) and claimflow-postgres (Debian's server).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from claimflow_devstack import processes
+from claimflow_devstack import kafka_install, processes
 from claimflow_devstack.docker_engine import DockerEngine
 from claimflow_devstack.errors import DevstackError, MissingToolError
 from claimflow_devstack.paths import cache_dir, logs_dir, repo_root
@@ -37,6 +40,8 @@ SUITE = "bookworm"
 DEBIAN_IMAGE = f"claimflow-debian:{SUITE}"
 BASE_IMAGE = f"claimflow-base:{SUITE}"
 BUILD_BASE_IMAGE = f"claimflow-base-build:{SUITE}"
+KAFKA_IMAGE = f"claimflow-kafka:{kafka_install.KAFKA_VERSION}"
+POSTGRES_IMAGE = "claimflow-postgres:15"
 # What claimflow promises of each service image.
 SIZE_BUDGET_BYTES = 250 * 1000 * 1000
 _IMAGES_DIR = repo_root() / "tools" / "devstack" / "images"
@@ -161,24 +166,22 @@ path-exclude /usr/share/lintian/*
 
 def _slim(rootfs: Path) -> None:
     """Take out of the debootstrapped root what a container never reads: apt's downloaded
-    packages and caches, documentation, manuals and translations."""
+    packages and caches, documentation, manuals and translations. Their folders stay: some
+    packages' scripts (update-alternatives for a JRE's manual pages) expect them."""
     (rootfs / "etc/dpkg/dpkg.cfg.d/01-claimflow-slim").write_text(_DPKG_SLIM)
     doomed = [
         *(rootfs / "var/cache/apt").glob("*.bin"),
         *(rootfs / "var/cache/apt/archives").glob("*.deb"),
         *(rootfs / "var/lib/apt/lists").glob("*_*"),
-        *(rootfs / "usr/share/man").iterdir(),
-        *(rootfs / "usr/share/info").iterdir(),
-        *(rootfs / "usr/share/locale").iterdir(),
-        *(path for path in (rootfs / "usr/share/doc").rglob("*") if path.is_file()),
+        *(
+            path
+            for folder in ("doc", "man", "info", "locale")
+            for path in (rootfs / "usr/share" / folder).rglob("*")
+            if not path.is_dir() and path.name != "copyright"
+        ),
     ]
     for path in doomed:
-        if path.name == "copyright":
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
 def build(
@@ -269,6 +272,33 @@ def build_service_images(engine: DockerEngine) -> list[ServiceImage]:
     return images
 
 
+def build_data_images(engine: DockerEngine) -> list[str]:
+    """The local cluster's Kafka and PostgreSQL images; returns their tags."""
+    ensure_debian_image(engine)
+    kafka_home = kafka_install.ensure_installed()
+    with tempfile.TemporaryDirectory() as tmp:
+        context = Path(tmp) / "kafka"
+        shutil.copytree(_IMAGES_DIR / "kafka", context)
+        shutil.copytree(kafka_home / "libs", context / "libs")
+        build(
+            engine,
+            tag=KAFKA_IMAGE,
+            context=context,
+            dockerfile=context / "Dockerfile",
+            build_args={"DEBIAN_IMAGE": DEBIAN_IMAGE},
+            log_name="image-kafka",
+        )
+    build(
+        engine,
+        tag=POSTGRES_IMAGE,
+        context=_IMAGES_DIR / "postgres",
+        dockerfile=_IMAGES_DIR / "postgres" / "Dockerfile",
+        build_args={"DEBIAN_IMAGE": DEBIAN_IMAGE},
+        log_name="image-postgres",
+    )
+    return [KAFKA_IMAGE, POSTGRES_IMAGE]
+
+
 def image_size(engine: DockerEngine, tag: str) -> int:
     out = engine.docker("image", "inspect", "--format", "{{.Size}}", tag).stdout
     return int(out.decode().strip())
@@ -286,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 size = image_size(engine, image.tag)
                 over = "" if size <= SIZE_BUDGET_BYTES else " OVER the 250 MB budget"
                 print(f"{image.tag:<32} {size / 1e6:6.0f} MB{over}")  # noqa: T201
+            for tag in build_data_images(engine):
+                print(f"{tag:<32} {image_size(engine, tag) / 1e6:6.0f} MB")  # noqa: T201
     except DevstackError as exc:
         print(f"images: {exc}", file=sys.stderr)  # noqa: T201
         return 1
