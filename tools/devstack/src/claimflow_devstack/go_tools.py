@@ -134,12 +134,6 @@ HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.1")
 # kine keeps the API server's objects in SQLite (cgo) instead of etcd.
 KINE = GoTool("kine", "github.com/k3s-io/kine", "v0.17.5", cgo=True)
 _KUBERNETES_VERSION = _wrapper_version(_KUBE_APISERVER_MODULE, "k8s.io/kubernetes")
-KUBE_APISERVER = GoTool(
-    "kube-apiserver",
-    "k8s.io/kubernetes/cmd/kube-apiserver",
-    _KUBERNETES_VERSION,
-    wrapper_module=_KUBE_APISERVER_MODULE,
-)
 
 
 def _kubernetes_version_ldflags(version: str) -> tuple[str, ...]:
@@ -160,6 +154,7 @@ def _kubernetes_command(name: str) -> GoTool:
     )
 
 
+KUBE_APISERVER = _kubernetes_command("kube-apiserver")
 # The single node (claimflow_devstack.kube_node): built from the same wrapper module.
 KUBELET = _kubernetes_command("kubelet")
 KUBE_CONTROLLER_MANAGER = _kubernetes_command("kube-controller-manager")
