@@ -62,6 +62,7 @@ STATE_FILE = "node-state.json"
 # Chains the kubelet, kube-proxy and the CNI plugins add, by name prefix.
 _OWN_CHAIN_PREFIXES = ("KUBE-", "CNI-")
 _RULE_COMMENT = "claimflow-node"
+_CNI_NETWORK = "claimflow-node"
 # Debian packages by the binary that shows they are installed.
 _PACKAGES = {
     "containerd": "containerd",
@@ -340,7 +341,7 @@ class KubeNode:
             json.dumps(
                 {
                     "cniVersion": "0.4.0",
-                    "name": "claimflow-node",
+                    "name": _CNI_NETWORK,
                     "plugins": [
                         {
                             "type": "bridge",
@@ -775,6 +776,7 @@ def _undo_host_changes(data_dir: Path, before: dict[str, Any] | None) -> None:
         for cgroup in host_state.kubepods_cgroups():
             if cgroup not in before["cgroups"]:
                 _remove_cgroup_tree(Path(cgroup))
+        _remove_cni_results()
         for path, existed in before["paths"].items():
             if not existed:
                 _remove_created_path(Path(path), data_dir)
@@ -856,6 +858,24 @@ def _remove_cgroup_tree(root: Path) -> None:
     for current, _dirs, _files in sorted(os.walk(root), key=lambda w: -w[0].count("/")):
         with contextlib.suppress(OSError):
             Path(current).rmdir()
+
+
+def _remove_cni_results() -> None:
+    """Drop the CNI library's cached results of our sandboxes: the containerd of a killed
+    `up` never ran their CNI DEL, which would have removed them."""
+    results = Path("/var/lib/cni/results")
+    if not results.is_dir():
+        return
+    prefix = f"{_CNI_NETWORK}-"
+    ours = {
+        entry.name.removeprefix(prefix).rsplit("-", 1)[0]
+        for entry in results.iterdir()
+        if entry.name.startswith(prefix)
+    }
+    for entry in results.iterdir():
+        sandbox = entry.name.removeprefix(prefix).removeprefix("cni-loopback-").rsplit("-", 1)[0]
+        if sandbox in ours:
+            entry.unlink()
 
 
 def _remove_created_path(path: Path, data_dir: Path) -> None:
