@@ -22,6 +22,7 @@ from claimflow_devstack import host_state
 from claimflow_devstack.kube_node import (
     BRIDGE,
     CLUSTER_DNS,
+    NODE_IP,
     NODE_NAME,
     PROBE_IMAGE,
     KubeNode,
@@ -140,11 +141,25 @@ def test_deployment_services_dns_and_job(kube_node: KubeNode, namespace: str) ->
     response = httpx.get(f"http://127.0.0.1:{node_port}/", timeout=10.0)
     assert response.status_code == 200
     assert response.text.strip() in ready
+    # ... and on loopback only: not on the node's own address.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://{NODE_IP}:{node_port}/", timeout=10.0)
 
     cluster_ip = json.loads(
         kube_node.kubectl("-n", namespace, "get", "service", "web", "-o", "json").stdout
     )["spec"]["clusterIP"]
     assert dns_query(CLUSTER_DNS, f"web.{namespace}.svc.cluster.local") == [cluster_ip]
+
+
+def test_kubelet_refuses_anonymous_callers(kube_node: KubeNode) -> None:
+    node = json.loads(kube_node.kubectl("get", "node", NODE_NAME, "-o", "json").stdout)
+    port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    # The kubelet's serving certificate is self-signed; what matters is that it asks who calls.
+    response = httpx.get(f"https://{NODE_IP}:{port}/pods", verify=False, timeout=10.0)
+    assert response.status_code == 401
+    # The API server, with its client certificate, gets through (kubectl logs above does too).
+    healthz = kube_node.kubectl("get", "--raw", f"/api/v1/nodes/{NODE_NAME}/proxy/healthz")
+    assert healthz.stdout == "ok"
 
 
 def test_teardown_restores_the_host_and_the_node_comes_back(kube_node: KubeNode) -> None:

@@ -13,7 +13,9 @@ host is not as recorded. `python -m claimflow_devstack.kube node up` / `node dow
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime
 import json
 import os
 import secrets
@@ -47,6 +49,7 @@ from claimflow_devstack.go_tools import (
 from claimflow_devstack.kube import HOST, KubeCluster
 from claimflow_devstack.paths import state_dir
 from claimflow_devstack.scratch_images import PAUSE_VERSION, ScratchImage, pause_binary
+from claimflow_devstack.tls import issue_client_certificate
 
 NODE_NAME = "claimflow-node"
 BRIDGE = "cfkube0"
@@ -59,6 +62,8 @@ PAUSE_IMAGE = f"claimflow.local/pause:{PAUSE_VERSION}"
 COREDNS_IMAGE = f"claimflow.local/coredns:{COREDNS.version}"
 PROBE_IMAGE = f"claimflow.local/probe:{PROBE.version}"
 STATE_FILE = "node-state.json"
+# A `node up` may run for days; each `up` makes new certificates.
+_CERTIFICATE_VALIDITY = datetime.timedelta(days=30)
 # Chains the kubelet, kube-proxy and the CNI plugins add, by name prefix.
 _OWN_CHAIN_PREFIXES = ("KUBE-", "CNI-")
 _RULE_COMMENT = "claimflow-node"
@@ -102,8 +107,7 @@ def ensure_packages() -> None:
         {
             package
             for binary, package in _PACKAGES.items()
-            if (shutil.which(binary) if "/" not in binary else None) is None
-            and not (binary.startswith("/") and Path(binary).exists())
+            if not (Path(binary).exists() if binary.startswith("/") else shutil.which(binary))
         }
     )
     if not missing:
@@ -306,12 +310,24 @@ class KubeNode:
         self.load_image(ScratchImage(PAUSE_IMAGE, {"pause": binaries["pause"]}, ["/pause"]))
         self.load_image(ScratchImage(COREDNS_IMAGE, {"coredns": binaries["coredns"]}, ["/coredns"]))
         self.load_image(ScratchImage(PROBE_IMAGE, {"probe": binaries["probe"]}, ["/probe"]))
+        # The API server proves itself to the kubelet (logs, exec) with a client certificate;
+        # the kubelet asks the API server whether its callers may do what they ask.
+        self._kubelet_client = issue_client_certificate(
+            self.data_dir / "kubelet-client",
+            "kube-apiserver-kubelet-client",
+            "system:masters",
+            valid_for=_CERTIFICATE_VALIDITY,
+        )
         plane = self.data_dir / "control-plane"
         self.cluster = KubeCluster.start(
             plane,
             timeout=self._left(deadline),
-            # The node's name resolves nowhere: logs and exec go to its address.
-            extra_args=["--kubelet-preferred-address-types=InternalIP"],
+            extra_args=[
+                # The node's name resolves nowhere: logs and exec go to its address.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={self._kubelet_client.cert_file}",
+                f"--kubelet-client-key={self._kubelet_client.key_file}",
+            ],
         )
         for proc in self.cluster.started_processes:
             self._state["pids"].append({"pid": proc.pid, "argv0": proc.argv[0], "name": proc.name})
@@ -491,10 +507,13 @@ state = "{base / "state"}"
             "readOnlyPort": 0,
             "healthzBindAddress": HOST,
             "healthzPort": processes.free_port(),
-            # The API server reaches the kubelet (logs, exec) without client credentials; an
-            # INPUT rule keeps pods from reaching this port (see _forward_rules).
-            "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False}},
-            "authorization": {"mode": "AlwaysAllow"},
+            # No anonymous callers; an INPUT rule also keeps pods off this port.
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(self._kubelet_client.ca_file)},
+            },
+            "authorization": {"mode": "Webhook"},
             "cgroupDriver": "cgroupfs",
             "failCgroupV1": False,
             "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
@@ -585,6 +604,7 @@ state = "{base / "state"}"
         shutil.copyfile(self.cluster.ca_file, conf / "ca.crt")
         kubeconfig = yaml.safe_load(self.cluster.kubeconfig.read_text())
         kubeconfig["clusters"][0]["cluster"]["certificate-authority"] = "/etc/coredns/ca.crt"
+        kubeconfig["users"][0]["user"] = {"token": self._coredns_token(deadline)}
         (conf / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
         (conf / "kubeconfig").chmod(0o600)
         ready_port = processes.free_port()
@@ -679,6 +699,74 @@ state = "{base / "state"}"
                 return False
 
         self._wait_for(answers, deadline, "CoreDNS")
+
+    def _coredns_token(self, deadline: float) -> str:
+        """A token of CoreDNS's own service account, allowed only to read what it serves.
+
+        A long-lived token Secret (the token controller fills it in): a bound token would
+        expire while `node up` runs, and CoreDNS on the host network has no projected volume
+        refreshing it."""
+        namespace = {"namespace": "kube-system"}
+        self.apply(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": "coredns", **namespace},
+                },
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": "system:coredns"},
+                    "rules": [
+                        {
+                            "apiGroups": [""],
+                            "resources": ["endpoints", "services", "pods", "namespaces"],
+                            "verbs": ["list", "watch"],
+                        },
+                        {
+                            "apiGroups": ["discovery.k8s.io"],
+                            "resources": ["endpointslices"],
+                            "verbs": ["list", "watch"],
+                        },
+                    ],
+                },
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": "system:coredns"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "system:coredns",
+                    },
+                    "subjects": [{"kind": "ServiceAccount", "name": "coredns", **namespace}],
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "kubernetes.io/service-account-token",
+                    "metadata": {
+                        "name": "coredns-token",
+                        "annotations": {"kubernetes.io/service-account.name": "coredns"},
+                        **namespace,
+                    },
+                },
+            ]
+        )
+        token: list[str] = []
+
+        def filled() -> bool:
+            result = self.kubectl(
+                "-n", "kube-system", "get", "secret", "coredns-token",
+                "-o", "jsonpath={.data.token}", check=False,
+            )  # fmt: skip
+            if result.returncode == 0 and result.stdout:
+                token.append(base64.b64decode(result.stdout).decode())
+            return bool(token)
+
+        self._wait_for(filled, deadline, "CoreDNS's service-account token")
+        return token[0]
 
     # -- stop -------------------------------------------------------------------------------
 
