@@ -773,7 +773,19 @@ state = "{base / "state"}"
     def _delete_workloads(self) -> None:
         if not self.kubeconfig.exists():
             return
-        kinds = "deployments,replicasets,statefulsets,daemonsets,jobs,pods"
+        # Owners before what they own, so nothing is recreated while it is being deleted.
+        kinds = ",".join(
+            (
+                "cronjobs",
+                "jobs",
+                "deployments",
+                "replicasets",
+                "replicationcontrollers",
+                "statefulsets",
+                "daemonsets",
+                "pods",
+            )
+        )
         if self.kubectl("delete", kinds, "--all", "-A", "--wait=false", check=False).returncode:
             return  # the API server is gone: the containers are stopped below instead
         deadline = time.monotonic() + 120.0
