@@ -22,7 +22,6 @@ import secrets
 import shutil
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import sys
@@ -47,6 +46,12 @@ from claimflow_devstack.go_tools import (
     PROBE,
 )
 from claimflow_devstack.kube import HOST, KubeCluster
+from claimflow_devstack.node_cleanup import (
+    kill_leftover_containers,
+    run_tool,
+    stop_recorded,
+    undo_host_changes,
+)
 from claimflow_devstack.paths import state_dir
 from claimflow_devstack.scratch_images import PAUSE_VERSION, ScratchImage, pause_binary
 from claimflow_devstack.tls import issue_client_certificate
@@ -64,8 +69,6 @@ PROBE_IMAGE = f"claimflow.local/probe:{PROBE.version}"
 STATE_FILE = "node-state.json"
 # A `node up` may run for days; each `up` makes new certificates.
 _CERTIFICATE_VALIDITY = datetime.timedelta(days=30)
-# Chains the kubelet, kube-proxy and the CNI plugins add, by name prefix.
-_OWN_CHAIN_PREFIXES = ("KUBE-", "CNI-")
 _RULE_COMMENT = "claimflow-node"
 _CNI_NETWORK = "claimflow-node"
 # Debian packages by the binary that shows they are installed.
@@ -126,17 +129,6 @@ def _require_root() -> None:
         raise MissingToolError(
             "the Kubernetes node runs containers, a bridge and packet-filter rules: run as root"
         )
-
-
-def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60.0) -> str:
-    result = subprocess.run(  # noqa: S603 - fixed system tools and our binaries
-        list(argv), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and result.returncode != 0:
-        raise DevstackError(
-            f"`{' '.join(argv)}` exited {result.returncode}: {result.stderr.strip()}"
-        )
-    return result.stdout
 
 
 def dns_query(server: str, name: str, *, timeout: float = 2.0) -> list[str]:
@@ -206,6 +198,10 @@ class KubeNode:
                 f"a node is up, or was left by a killed run, in {data_dir}: "
                 "`python -m claimflow_devstack.kube node down` first"
             )
+        if Path(f"/sys/class/net/{BRIDGE}").exists():
+            raise DevstackError(
+                f"the bridge {BRIDGE} exists: another node runs on this host (one at a time)"
+            )
         leftover = host_state.mounts_under([data_dir])
         if leftover:
             raise DevstackError(f"mounts left under {data_dir}: {leftover}")
@@ -259,7 +255,14 @@ class KubeNode:
             return  # never started, or already down
         self._delete_workloads()
         self._stop_processes()
-        _undo_host_changes(self.data_dir, before)
+        port = self._state.get("kubelet_port")
+        undo_host_changes(
+            self.data_dir,
+            before,
+            bridge=BRIDGE,
+            cni_network=_CNI_NETWORK,
+            rules=_forward_rules() + ([_kubelet_guard_rule(port)] if port else []),
+        )
         self.cluster = None
         host_state.restore_sysctls(before)
         differences = host_state.differences(before, host_state.record(before["watched_dirs"]))
@@ -342,12 +345,12 @@ class KubeNode:
     def _make_bridge(self) -> None:
         # Made here, not by the CNI plugin on the first pod: the kubelet needs the node's
         # address before any pod exists.
-        _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        _run(["ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE])
-        _run(["ip", "link", "set", BRIDGE, "up"])
+        run_tool(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        run_tool(["ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE])
+        run_tool(["ip", "link", "set", BRIDGE, "up"])
         # dockerd sets the FORWARD policy to DROP, which would cut pods off from Services.
         for rule in _forward_rules():
-            _run(["iptables", "-I", *rule])
+            run_tool(["iptables", "-I", *rule])
 
     def _start_containerd(self, deadline: float) -> None:
         base = self.data_dir / "containerd"
@@ -433,7 +436,7 @@ state = "{base / "state"}"
     def _ctr(self, *args: str, check: bool = True) -> str | None:
         argv = ["ctr", f"--address={self.containerd_socket}", "--namespace=k8s.io", *args]
         try:
-            return _run(argv, timeout=300.0)
+            return run_tool(argv, timeout=300.0)
         except DevstackError:
             if check:
                 raise
@@ -547,7 +550,7 @@ state = "{base / "state"}"
             "--v=1",
         ]
         # The INPUT rule needs the port, known only now.
-        _run(["iptables", "-I", *_kubelet_guard_rule(self._kubelet_port)])
+        run_tool(["iptables", "-I", *_kubelet_guard_rule(self._kubelet_port)])
         self._state["kubelet_port"] = self._kubelet_port
         self._save_state()
         self._started(processes.start("kubelet", argv, log_path=self.logs / "kubelet.log"))
@@ -809,12 +812,12 @@ state = "{base / "state"}"
         entries = list(reversed(self._state.get("pids", [])))
         for entry in entries:
             if entry["name"] != "containerd":
-                _stop_recorded(entry)
-        _kill_leftover_containers(self.data_dir, self.logs)
+                stop_recorded(entry)
+        kill_leftover_containers(self.data_dir, self.logs)
         for proc in containerd:
             processes.stop(proc, 20.0)
         for entry in entries:
-            _stop_recorded(entry)
+            stop_recorded(entry)
         self._procs.clear()
 
 
@@ -829,169 +832,6 @@ def _forward_rules() -> list[list[str]]:
 def _kubelet_guard_rule(port: int) -> list[str]:
     comment = ["-m", "comment", "--comment", _RULE_COMMENT]
     return ["INPUT", "-i", BRIDGE, "-p", "tcp", "--dport", str(port), *comment, "-j", "DROP"]
-
-
-def _recorded_alive(entry: dict[str, Any]) -> bool:
-    """Whether the recorded PID still runs the recorded binary (not a recycled PID)."""
-    try:
-        argv0 = Path(f"/proc/{entry['pid']}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return False
-    return argv0 == str(entry["argv0"])
-
-
-def _stop_recorded(entry: dict[str, Any], timeout: float = 20.0) -> None:
-    if not _recorded_alive(entry):
-        return
-    pid = entry["pid"]
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _recorded_alive(entry) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _recorded_alive(entry):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-
-
-def _undo_host_changes(data_dir: Path, before: dict[str, Any] | None) -> None:
-    """Undo, in order, what the node's processes left: containers, iptables, interfaces,
-    mounts, cgroups, host paths. Only what the record says was not there before."""
-    kube_proxy = KUBE_PROXY.binary
-    if kube_proxy.exists():
-        _run([str(kube_proxy), "--cleanup"], check=False)
-    port = None
-    state_path = data_dir / STATE_FILE
-    if state_path.exists():
-        port = json.loads(state_path.read_text()).get("kubelet_port")
-    rules = _forward_rules() + ([_kubelet_guard_rule(port)] if port else [])
-    for rule in rules:
-        while _succeeds(["iptables", "-C", *rule]):
-            _run(["iptables", "-D", *rule])
-    if before is not None:
-        _remove_added_chains(before)
-    _delete_interfaces(before)
-    _unmount(data_dir, before)
-    if before is not None:
-        for cgroup in host_state.kubepods_cgroups():
-            if cgroup not in before["cgroups"]:
-                _remove_cgroup_tree(Path(cgroup))
-        _remove_cni_results()
-        for path, existed in before["paths"].items():
-            if not existed:
-                _remove_created_path(Path(path), data_dir)
-
-
-def _succeeds(argv: Sequence[str]) -> bool:
-    return subprocess.run(list(argv), capture_output=True, check=False).returncode == 0  # noqa: S603
-
-
-def _unmount(data_dir: Path, before: dict[str, Any] | None) -> None:
-    recorded = before["mounts"] if before is not None else []
-    for point in host_state.mounts_under([data_dir]):
-        if point not in recorded and not _succeeds(["umount", point]):
-            _run(["umount", "-l", point], check=False)
-
-
-def _kill_leftover_containers(data_dir: Path, logs: Path) -> None:
-    """SIGKILL and delete every container still running: shims (which hold them) outlive
-    containerd, so after a killed `up` a containerd of ours is started again to reach them."""
-    base = data_dir / "containerd"
-    config = base / "config.toml"
-    if not config.exists():
-        return
-    socket_path = base / "containerd.sock"
-    ctr = ["ctr", f"--address={socket_path}", "--namespace=k8s.io"]
-    helper = None
-    if not _succeeds([*ctr, "version"]):
-        socket_path.unlink(missing_ok=True)
-        helper = processes.start(
-            "containerd",
-            [shutil.which("containerd") or "containerd", "--config", str(config)],
-            log_path=logs / "containerd.log",
-        )
-        deadline = time.monotonic() + 60.0
-        while not _succeeds([*ctr, "version"]) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    try:
-        for task in _run([*ctr, "tasks", "ls", "-q"], check=False, timeout=30.0).split():
-            _run([*ctr, "tasks", "kill", "-s", "SIGKILL", task], check=False)
-            _run([*ctr, "tasks", "delete", "-f", task], check=False)
-    finally:
-        if helper is not None:
-            processes.stop(helper, 20.0)
-
-
-def _remove_added_chains(before: dict[str, Any]) -> None:
-    now = host_state.record(before["watched_dirs"])
-    for family, command in (("iptables", "iptables"), ("ip6tables", "ip6tables")):
-        for table, state in now[family].items():
-            old = before[family][table]
-            for rule in state["rules"]:
-                if rule in old["rules"] or not any(p in rule for p in _OWN_CHAIN_PREFIXES):
-                    continue
-                argv = [command, "-t", table, "-D", *rule.split()[1:]]
-                _run(argv, check=False)
-            added = [c for c in state["chains"] if c not in old["chains"]]
-            for chain in added:
-                if chain.startswith(_OWN_CHAIN_PREFIXES):
-                    _run([command, "-t", table, "-F", chain], check=False)
-            for chain in added:
-                if chain.startswith(_OWN_CHAIN_PREFIXES):
-                    _run([command, "-t", table, "-X", chain], check=False)
-    for table in now["nft_tables"]:
-        if table not in before["nft_tables"] and "kube-proxy" in table:
-            _run(["nft", "delete", *table.split()[1:]], check=False)
-
-
-def _delete_interfaces(before: dict[str, Any] | None) -> None:
-    existed = set(before["interfaces"]) if before is not None else set()
-    for link in sorted(Path("/sys/class/net").iterdir()):
-        master = link / "master"
-        if link.name not in existed and master.exists() and master.resolve().name == BRIDGE:
-            _run(["ip", "link", "delete", link.name], check=False)
-    if BRIDGE not in existed and Path(f"/sys/class/net/{BRIDGE}").exists():
-        _run(["ip", "link", "delete", BRIDGE], check=False)
-
-
-def _remove_cgroup_tree(root: Path) -> None:
-    for current, _dirs, _files in sorted(os.walk(root), key=lambda w: -w[0].count("/")):
-        with contextlib.suppress(OSError):
-            Path(current).rmdir()
-
-
-def _remove_cni_results() -> None:
-    """Drop the CNI library's cached results of our sandboxes: the containerd of a killed
-    `up` never ran their CNI DEL, which would have removed them."""
-    results = Path("/var/lib/cni/results")
-    if not results.is_dir():
-        return
-    prefix = f"{_CNI_NETWORK}-"
-    ours = {
-        entry.name.removeprefix(prefix).rsplit("-", 1)[0]
-        for entry in results.iterdir()
-        if entry.name.startswith(prefix)
-    }
-    for entry in results.iterdir():
-        sandbox = entry.name.removeprefix(prefix).removeprefix("cni-loopback-").rsplit("-", 1)[0]
-        if sandbox in ours:
-            entry.unlink()
-
-
-def _remove_created_path(path: Path, data_dir: Path) -> None:
-    """Remove a host directory the node's components created (it was not there before), if
-    it holds nothing but empty directories, sockets (their servers are stopped) and links
-    into our data dir (the kubelet's log links)."""
-    if not path.is_dir():
-        return
-    for current, _dirs, files in sorted(os.walk(path), key=lambda w: -w[0].count("/")):
-        for name in files:
-            entry = Path(current) / name
-            ours = entry.is_symlink() and os.readlink(entry).startswith(str(data_dir))
-            if ours or stat.S_ISSOCK(entry.lstat().st_mode):
-                entry.unlink()
-        with contextlib.suppress(OSError):
-            Path(current).rmdir()
 
 
 def main(argv: Sequence[str]) -> int:
