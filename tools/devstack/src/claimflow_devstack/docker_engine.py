@@ -159,7 +159,7 @@ class DockerEngine:
         processes.stop(self._proc, timeout=30.0, whole_group=False)
         # dockerd leaves its own network namespace bind-mounted under the exec root
         # (exec/netns/default) when it exits: ours to take down.
-        for point in sorted(_mounts_under(self._run_dir), reverse=True):
+        for point in host_state.mounts_under([self._run_dir]):
             subprocess.run(["umount", point], capture_output=True, check=False)  # noqa: S603, S607
         try:
             if left := self._leftovers():
@@ -176,13 +176,12 @@ class DockerEngine:
         own: a Kubernetes node may be changing iptables and interfaces at the same time."""
         found = [
             f"still mounted: {point}"
-            for root in (data_root(), self._run_dir)
-            for point in _mounts_under(root)
+            for point in host_state.mounts_under([data_root(), self._run_dir])
         ]
         found += [
-            f"iptables table {table} has DOCKER chains"
-            for table, rules in host_state.iptables_rules().items()
-            if ":DOCKER" in rules
+            f"iptables chain {chain}"
+            for chain in host_state.iptables_chains()
+            if chain.partition(":")[2].startswith("DOCKER")
         ]
         if "docker0" in host_state.interfaces():
             found.append("interface docker0 exists")
@@ -207,10 +206,6 @@ class DockerError(DevstackError):
         stderr = result.stderr.decode(errors="replace").strip()[-4000:]
         super().__init__(f"`docker {' '.join(args[:3])} ...` exited {result.returncode}:\n{stderr}")
         self.result = result
-
-
-def _mounts_under(root: Path) -> list[str]:
-    return [point for point in host_state.mount_points() if point.startswith(f"{root}/")]
 
 
 def _lock_data_root(root: Path) -> IO[str]:

@@ -22,6 +22,8 @@ from claimflow_devstack.errors import MissingToolError, ProcessDiedError
 from claimflow_devstack.paths import cache_dir, repo_root
 
 _BUILD_TIMEOUT = 3600.0
+# The module path prefix of the Go modules in this repo.
+_OWN_MODULES = "claimflow.local/"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class GoTool:
     # None means the package's own module at `version`.
     wrapper_module: Path | None = None
     cgo: bool = False
+    # Linker flags beside `-s -w`, e.g. the `-X` version stamps a module build leaves empty.
+    ldflags: tuple[str, ...] = ()
 
     @property
     def binary(self) -> Path:
@@ -42,9 +46,15 @@ class GoTool:
 
     def _inputs_digest(self) -> str:
         digest = hashlib.sha256(f"{self.package}@{self.version} cgo={self.cgo}".encode())
+        if self.ldflags:
+            digest.update(" ".join(self.ldflags).encode())
         if self.wrapper_module is not None:
             for name in ("go.mod", "go.sum"):
                 digest.update((self.wrapper_module / name).read_bytes())
+            # A command of our own (not a dependency's): its source is an input too.
+            if self.package.startswith(_OWN_MODULES):
+                for source in sorted(self.wrapper_module.glob("*.go")):
+                    digest.update(source.read_bytes())
         return digest.hexdigest()[:10]
 
     def ensure_built(self) -> Path:
@@ -68,14 +78,15 @@ class GoTool:
         )
         env = {**os.environ, "CGO_ENABLED": "1" if self.cgo else "0"}
         log_path = target.parent / f"{self.name}-build.log"
+        ldflags = "-ldflags=" + " ".join(("-s", "-w", *self.ldflags))
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             out = Path(tmp) / self.name
             if self.wrapper_module is None:
-                argv = [go, "install", "-trimpath", "-ldflags=-s -w", self.target_spec]
+                argv = [go, "install", "-trimpath", ldflags, self.target_spec]
                 env["GOBIN"] = tmp
                 cwd = Path(tmp)
             else:
-                argv = [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), self.package]
+                argv = [go, "build", "-trimpath", ldflags, "-o", str(out), self.package]
                 cwd = self.wrapper_module
             try:
                 processes.run(
@@ -122,12 +133,39 @@ _HYDRA_MODULE = repo_root() / "tools" / "devstack" / "go" / "hydra"
 HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.1")
 # kine keeps the API server's objects in SQLite (cgo) instead of etcd.
 KINE = GoTool("kine", "github.com/k3s-io/kine", "v0.17.5", cgo=True)
-KUBE_APISERVER = GoTool(
-    "kube-apiserver",
-    "k8s.io/kubernetes/cmd/kube-apiserver",
-    _wrapper_version(_KUBE_APISERVER_MODULE, "k8s.io/kubernetes"),
-    wrapper_module=_KUBE_APISERVER_MODULE,
-)
+_KUBERNETES_VERSION = _wrapper_version(_KUBE_APISERVER_MODULE, "k8s.io/kubernetes")
+
+
+def _kubernetes_version_ldflags(version: str) -> tuple[str, ...]:
+    # A `go build` outside Kubernetes' own scripts leaves these empty: the binaries would report
+    # v0.0.0-master, and the kubelet would register the node with that version.
+    major, minor = version.removeprefix("v").split(".")[:2]
+    stamp = "-X k8s.io/component-base/version."
+    return (f"{stamp}gitVersion={version}", f"{stamp}gitMajor={major}", f"{stamp}gitMinor={minor}")
+
+
+def _kubernetes_command(name: str) -> GoTool:
+    return GoTool(
+        name,
+        f"k8s.io/kubernetes/cmd/{name}",
+        _KUBERNETES_VERSION,
+        wrapper_module=_KUBE_APISERVER_MODULE,
+        ldflags=_kubernetes_version_ldflags(_KUBERNETES_VERSION),
+    )
+
+
+KUBE_APISERVER = _kubernetes_command("kube-apiserver")
+# The single node (claimflow_devstack.kube_node): built from the same wrapper module.
+KUBELET = _kubernetes_command("kubelet")
+KUBE_CONTROLLER_MANAGER = _kubernetes_command("kube-controller-manager")
+KUBE_SCHEDULER = _kubernetes_command("kube-scheduler")
+KUBE_PROXY = _kubernetes_command("kube-proxy")
+KUBECTL = _kubernetes_command("kubectl")
+# The node's cluster DNS, run as a pod from a FROM-scratch image: a static binary.
+COREDNS = GoTool("coredns", "github.com/coredns/coredns", "v1.14.2")
+_PROBE_MODULE = repo_root() / "tools" / "devstack" / "go" / "probe"
+# The node tests' workload: a static HTTP server and client (standard library only).
+PROBE = GoTool("probe", "claimflow.local/probe", "v1", wrapper_module=_PROBE_MODULE)
 # The OAuth2/OIDC server of the bearer-token tests. Its wrapper module carries the replace of
 # gobuffalo/pop by Ory's fork that Hydra's own go.mod has (a dependency's replaces are
 # ignored, and Hydra does not build against upstream pop).

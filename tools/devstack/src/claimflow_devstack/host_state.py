@@ -1,102 +1,193 @@
-"""What the devstack's system-level children could change on the host, recorded to compare.
+"""What a single-node Kubernetes changes on the host, recorded before it starts and compared
+after it stops: kernel settings, packet-filter rules, network interfaces, mounts, cgroups and
+the few host paths the kubelet and containerd create outside their own directories.
 
-A Docker engine or a Kubernetes node touches the kernel's network settings, iptables, network
-interfaces and mounts. The devstack records them before it starts such a child and compares
-after it stops, so that a run leaves the machine as it found it, and says what it did not.
+The record is plain JSON, so a node left by a killed process can still be torn down and
+checked against it later.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-# The sysctls that dockerd, the kubelet and kube-proxy are known to set.
+# Values the kubelet (kernel tunables), kube-proxy (route_localnet, conntrack), the CNI bridge
+# plugin (forwarding) and dockerd (forwarding) set. Forwarding first: writing ip_forward
+# rewrites every interface's forwarding, which the later entries then restore one by one.
 SYSCTLS = (
-    "net.ipv4.ip_forward",
-    "net.ipv4.conf.all.route_localnet",
-    "net.bridge.bridge-nf-call-iptables",
-    "net.bridge.bridge-nf-call-ip6tables",
-    "kernel.panic",
-    "kernel.panic_on_oops",
-    "vm.overcommit_memory",
-    "net.netfilter.nf_conntrack_max",
+    "/proc/sys/net/ipv4/ip_forward",
+    "/proc/sys/net/ipv4/conf/all/forwarding",
+    "/proc/sys/net/ipv4/conf/default/forwarding",
+    "/proc/sys/net/ipv6/conf/all/forwarding",
+    "/proc/sys/net/ipv4/conf/all/route_localnet",
+    "/proc/sys/net/ipv4/conf/lo/route_localnet",
+    "/proc/sys/net/bridge/bridge-nf-call-iptables",
+    "/proc/sys/net/bridge/bridge-nf-call-ip6tables",
+    "/proc/sys/net/netfilter/nf_conntrack_max",
+    "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established",
+    "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait",
+    "/sys/module/nf_conntrack/parameters/hashsize",
+    "/proc/sys/kernel/panic",
+    "/proc/sys/kernel/panic_on_oops",
+    "/proc/sys/kernel/keys/root_maxkeys",
+    "/proc/sys/kernel/keys/root_maxbytes",
+    "/proc/sys/vm/overcommit_memory",
+    "/proc/sys/vm/panic_on_oom",
 )
-_IPTABLES_TABLES = ("filter", "nat", "mangle")
-# iptables-save's comments carry a timestamp and its counters change with traffic.
-_NOISE = re.compile(r"^#.*$|\[\d+:\d+\]", re.MULTILINE)
+# Host paths the components would create were they not pointed at their own directories
+# (the kubelet's container log links are always under /var/log/containers, its device-plugin
+# socket under /var/lib/kubelet/device-plugins). Not here:
+# /run/containerd, where every containerd on the host (dockerd's too) keeps its shims'
+# sockets, so its presence says nothing about this node.
+HOST_PATHS = (
+    "/var/log/containers",
+    "/var/log/pods",
+    "/var/lib/kubelet",
+    "/var/lib/cni",
+    "/run/netns",
+    "/etc/cni",
+    "/opt/cni",
+    "/etc/kubernetes",
+    "/run/kubernetes",
+)
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+# The kubelet's top-level cgroup (cgroupsPerQOS) under every controller.
+KUBEPODS = "kubepods"
+_TABLES = ("filter", "nat", "mangle")
 
 
-def read_sysctl(name: str) -> str | None:
-    path = Path("/proc/sys") / name.replace(".", "/")
+def _read(path: str) -> str | None:
     try:
-        return path.read_text().strip()
+        return Path(path).read_text().strip()
     except OSError:
-        return None  # not present on this kernel, or its module is not loaded
+        return None
 
 
-def write_sysctl(name: str, value: str) -> None:
-    (Path("/proc/sys") / name.replace(".", "/")).write_text(value + "\n")
+def _iptables(command: str) -> dict[str, dict[str, Any]]:
+    """Per table: builtin chain policies, the other chains, every rule (no counters)."""
+    binary = shutil.which(command)
+    tables: dict[str, dict[str, Any]] = {}
+    for table in _TABLES:
+        policies: dict[str, str] = {}
+        chains: list[str] = []
+        rules: list[str] = []
+        if binary is not None:
+            result = subprocess.run(  # noqa: S603 - a fixed system tool
+                [binary, "-t", table], capture_output=True, text=True, check=False
+            )
+            for line in result.stdout.splitlines():
+                if line.startswith(":"):
+                    name, policy = line[1:].split()[:2]
+                    if policy == "-":
+                        chains.append(name)
+                    else:
+                        policies[name] = policy
+                elif line.startswith("-"):
+                    rules.append(line)
+        # A table nobody loaded prints nothing; loaded later, it shows ACCEPT policies.
+        tables[table] = {
+            "policies": {k: v for k, v in policies.items() if v != "ACCEPT"},
+            "chains": sorted(chains),
+            "rules": rules,
+        }
+    return tables
 
 
-def iptables_rules() -> dict[str, str]:
-    save = shutil.which("iptables-save")
-    if save is None:
-        return {}
-    rules = {}
-    for table in _IPTABLES_TABLES:
-        result = subprocess.run(  # noqa: S603 - fixed argv
-            [save, "-t", table], capture_output=True, text=True, check=False
-        )
-        rules[table] = _NOISE.sub("", result.stdout).strip() if result.returncode == 0 else ""
-    return rules
+def iptables_chains() -> list[str]:
+    """Every non-builtin chain of the filter, nat and mangle tables, as TABLE:CHAIN."""
+    return [
+        f"{table}:{chain}"
+        for table, content in _iptables("iptables-save").items()
+        for chain in content["chains"]
+    ]
 
 
-def interfaces() -> frozenset[str]:
-    return frozenset(path.name for path in Path("/sys/class/net").iterdir())
+def interfaces() -> list[str]:
+    return sorted(path.name for path in Path("/sys/class/net").iterdir())
 
 
-def mount_points() -> frozenset[str]:
-    points = set()
+def _nft_tables() -> list[str]:
+    nft = shutil.which("nft")
+    if nft is None:
+        return []
+    result = subprocess.run(  # noqa: S603 - a fixed system tool
+        [nft, "list", "tables"], capture_output=True, text=True, check=False
+    )
+    return sorted(line.strip() for line in result.stdout.splitlines() if line.strip())
+
+
+def _unescape_mount(field: str) -> str:
+    # mountinfo writes space, tab, newline and backslash as \ooo octal.
+    return field.encode().decode("unicode_escape")
+
+
+def mounts_under(prefixes: Iterable[Path]) -> list[str]:
+    """Mount points at or below any of `prefixes`, deepest first."""
+    roots = [str(p) for p in prefixes]
+    found = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        points.add(line.split()[4])
-    return frozenset(points)
+        point = _unescape_mount(line.split()[4])
+        if any(point == root or point.startswith(root.rstrip("/") + "/") for root in roots):
+            found.append(point)
+    return sorted(found, key=lambda p: (-p.count("/"), p))
 
 
-@dataclass(frozen=True)
-class HostState:
-    sysctls: dict[str, str | None]
-    iptables: dict[str, str]
-    interfaces: frozenset[str]
-    mounts: frozenset[str]
+def kubepods_cgroups() -> list[str]:
+    return sorted(str(p) for p in _CGROUP_ROOT.glob(f"*/{KUBEPODS}") if p.is_dir())
 
-    @classmethod
-    def record(cls) -> HostState:
-        return cls(
-            sysctls={name: read_sysctl(name) for name in SYSCTLS},
-            iptables=iptables_rules(),
-            interfaces=interfaces(),
-            mounts=mount_points(),
-        )
 
-    def differences(self, before: HostState) -> list[str]:
-        """What differs now from `before`, one readable line per finding (empty: nothing)."""
-        found = [
-            f"sysctl {name} {before.sysctls.get(name)} -> {value}"
-            for name, value in self.sysctls.items()
-            if value != before.sysctls.get(name)
-        ]
-        found += [
-            f"iptables table {table} changed"
-            for table, rules in self.iptables.items()
-            if rules != before.iptables.get(table, "")
-        ]
-        if added := sorted(self.interfaces - before.interfaces):
-            found.append(f"interfaces added: {', '.join(added)}")
-        if removed := sorted(before.interfaces - self.interfaces):
-            found.append(f"interfaces removed: {', '.join(removed)}")
-        if mounted := sorted(self.mounts - before.mounts):
-            found.append(f"still mounted: {', '.join(mounted[:5])}")
-        return found
+def record(watched_dirs: Iterable[Path]) -> dict[str, Any]:
+    """The host's state as JSON-ready data; `watched_dirs` are checked for leftover mounts."""
+    watched = sorted({str(Path(d)) for d in watched_dirs} | {"/run/netns"})
+    return {
+        "sysctls": {path: _read(path) for path in SYSCTLS},
+        "iptables": _iptables("iptables-save"),
+        "ip6tables": _iptables("ip6tables-save"),
+        "nft_tables": _nft_tables(),
+        "interfaces": interfaces(),
+        "watched_dirs": watched,
+        "mounts": mounts_under(Path(d) for d in watched),
+        "cgroups": kubepods_cgroups(),
+        "paths": {path: Path(path).exists() for path in HOST_PATHS},
+    }
+
+
+def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """One line per thing that differs, empty when the host is as recorded."""
+    lines = []
+    for path, value in before["sysctls"].items():
+        if after["sysctls"].get(path) != value:
+            lines.append(f"{path}: {value!r} before, {after['sysctls'].get(path)!r} now")
+    for family in ("iptables", "ip6tables"):
+        for table, state in before[family].items():
+            now = after[family][table]
+            for key in ("policies", "chains"):
+                if now[key] != state[key]:
+                    lines.append(f"{family} {table} {key}: {state[key]} before, {now[key]} now")
+            added = [rule for rule in now["rules"] if rule not in state["rules"]]
+            removed = [rule for rule in state["rules"] if rule not in now["rules"]]
+            lines += [f"{family} {table} rule added: {rule}" for rule in added]
+            lines += [f"{family} {table} rule removed: {rule}" for rule in removed]
+    for key in ("nft_tables", "interfaces", "mounts", "cgroups"):
+        extra = sorted(set(after[key]) - set(before[key]))
+        gone = sorted(set(before[key]) - set(after[key]))
+        if extra:
+            lines.append(f"{key} added: {', '.join(extra)}")
+        if gone:
+            lines.append(f"{key} gone: {', '.join(gone)}")
+    for path, existed in before["paths"].items():
+        if after["paths"].get(path) != existed:
+            lines.append(f"{path}: exists={existed} before, exists={not existed} now")
+    return lines
+
+
+def restore_sysctls(before: dict[str, Any]) -> None:
+    """Write back every recorded value that changed."""
+    for path, value in before["sysctls"].items():
+        if value is not None and _read(path) != value:
+            with contextlib.suppress(OSError):
+                Path(path).write_text(value + "\n")

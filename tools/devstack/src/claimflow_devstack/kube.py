@@ -37,7 +37,10 @@ def helm_binary() -> Path:
 
 
 def build_all() -> dict[str, Path]:
-    return {tool.name: tool.ensure_built() for tool in (HELM, KINE, KUBE_APISERVER)}
+    """helm, the API server's binaries and the single node's (claimflow_devstack.kube_node)."""
+    from claimflow_devstack import kube_node  # noqa: PLC0415 - it imports this module
+
+    return {HELM.name: HELM.ensure_built(), **kube_node.build_all()}
 
 
 def _openssl() -> str:
@@ -74,14 +77,17 @@ class KubeCluster:
         self._procs: list[processes.ManagedProcess] = []
 
     @classmethod
-    def start(cls, data_dir: Path, *, timeout: float = 180.0) -> KubeCluster:
-        binaries = build_all()
+    def start(
+        cls, data_dir: Path, *, timeout: float = 180.0, extra_args: Sequence[str] = ()
+    ) -> KubeCluster:
+        """Start kine and kube-apiserver; `extra_args` are more kube-apiserver flags."""
+        binaries = {tool.name: tool.ensure_built() for tool in (KINE, KUBE_APISERVER)}
         data_dir = data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         cluster = cls(data_dir, processes.free_port(), secrets.token_urlsafe(32))
         try:
             cluster._start_kine(binaries["kine"], timeout)
-            cluster._start_apiserver(binaries["kube-apiserver"], timeout)
+            cluster._start_apiserver(binaries["kube-apiserver"], timeout, extra_args)
             cluster._write_kubeconfig()
         except BaseException:
             cluster.stop()
@@ -105,7 +111,7 @@ class KubeCluster:
         processes.wait_for_port(HOST, port, timeout, proc)
         self._kine_url = f"http://{HOST}:{port}"
 
-    def _start_apiserver(self, binary: Path, timeout: float) -> None:
+    def _start_apiserver(self, binary: Path, timeout: float, extra_args: Sequence[str]) -> None:
         sa_key = self.data_dir / "service-account.key"
         if not sa_key.exists():
             processes.run(
@@ -135,6 +141,7 @@ class KubeCluster:
             "--endpoint-reconciler-type=none",
             "--profiling=false",
             "--v=1",
+            *extra_args,
         ]
         proc = processes.start(
             "kube-apiserver", argv, log_path=self.data_dir / "kube-apiserver.log"
@@ -217,6 +224,11 @@ class KubeCluster:
         response.raise_for_status()
         return name
 
+    @property
+    def started_processes(self) -> list[processes.ManagedProcess]:
+        """Our kine and kube-apiserver, oldest first."""
+        return list(self._procs)
+
     def stop(self, timeout: float = 15.0) -> None:
         # The API server first, so it does not log kine's disappearance as errors.
         while self._procs:
@@ -252,7 +264,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args[:1] == ["helm"]:
         return subprocess.call([str(helm_binary()), *args[1:]])  # noqa: S603
-    print("usage: python -m claimflow_devstack.kube {build | helm ARGS...}", file=sys.stderr)  # noqa: T201
+    if args[:1] == ["node"]:
+        from claimflow_devstack import kube_node  # noqa: PLC0415 - it imports this module
+
+        try:
+            return kube_node.main(args[1:])
+        except DevstackError as exc:
+            print(f"kube node: {exc}", file=sys.stderr)  # noqa: T201
+            return 1
+    print(  # noqa: T201
+        "usage: python -m claimflow_devstack.kube {build | helm ARGS... | node {up | down}}",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from claimflow_devstack.hydra import HydraServer
     from claimflow_devstack.kafka import KafkaBroker, KafkaCluster
     from claimflow_devstack.kube import KubeCluster
+    from claimflow_devstack.kube_node import KubeNode
     from claimflow_devstack.postgres import PostgresServer
     from claimflow_devstack.redis import RedisServer
 
@@ -42,6 +43,7 @@ _INTEGRATION_FIXTURES = frozenset(
         "redis_server",
         "oidc_server",
         "kube_cluster",
+        "kube_node",
     }
 )
 _T = TypeVar("_T")
@@ -257,6 +259,18 @@ def docker_engine(devstack_dir: Path) -> Iterator[DockerEngine]:
     _start_or_fail("the service images", lambda: build_service_images(engine))
     yield engine
     engine.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_node(devstack_dir: Path) -> Iterator[KubeNode]:
+    """A real single-node Kubernetes (root only): pods run, Services route, DNS answers.
+    Torn down at the end; its teardown fails if the host is not as it was before."""
+    from claimflow_devstack.kube_node import KubeNode  # noqa: PLC0415
+
+    node = _start_or_fail("a Kubernetes node", lambda: KubeNode.up(devstack_dir / "kube-node"))
+    atexit.register(node.down)
+    yield node
+    node.down()
 
 
 @pytest.fixture

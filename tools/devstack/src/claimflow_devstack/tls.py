@@ -106,3 +106,69 @@ def issue_server_certificate(directory: Path, server_name: str) -> ServerCertifi
         path.write_bytes(content)
         path.chmod(0o600)
     return ServerCertificate(ca_file, files["key"][0], files["cert"][0], files["both"][0])
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    ca_file: Path  # the CA's certificate: what the server trusts
+    key_file: Path  # the client's unencrypted PKCS#8 key
+    cert_file: Path  # the client's certificate
+
+
+def issue_client_certificate(
+    directory: Path,
+    common_name: str,
+    organisation: str,
+    *,
+    valid_for: datetime.timedelta = _VALIDITY,
+) -> ClientCertificate:
+    """A new CA, and a client certificate it signs for `common_name` in `organisation`
+    (Kubernetes reads them as the user name and group)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _name("claimflow test client CA")
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + valid_for)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    client = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + valid_for)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file = directory / "client-ca.crt"
+    ca_file.write_bytes(_pem(ca))
+    key_file = directory / f"{common_name}.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    cert_file = directory / f"{common_name}.crt"
+    cert_file.write_bytes(_pem(client))
+    return ClientCertificate(ca_file, key_file, cert_file)
