@@ -218,10 +218,10 @@ def release(
     namespace = f"cf-{secrets.token_hex(4)}"
     volumes_root = kube_node.data_dir / "volumes" / namespace
     volumes = _volumes(kube_node, namespace, volumes_root)
-    kube_node.kubectl("create", "namespace", namespace)
-    chart, env = _chart_workspace(work)
-    release = Release(kube_node, namespace, env, chart, timings)
     try:
+        kube_node.kubectl("create", "namespace", namespace)
+        chart, env = _chart_workspace(work)
+        release = Release(kube_node, namespace, env, chart, timings)
         kube_node.apply(volumes)
         release.kubectl("apply", "-k", str(LOCAL_DATA))
         for name in ("kafka", "postgres"):
@@ -244,13 +244,18 @@ def release(
         lap("helm install --wait")
         yield release
     finally:
+        started = time.monotonic()
         # The namespace controller deletes the pods; the kubelet stops their containers.
-        kube_node.kubectl("delete", "namespace", namespace, "--timeout=300s", timeout=330.0)
+        kube_node.kubectl(
+            "delete", "namespace", namespace, "--ignore-not-found", "--timeout=300s",
+            timeout=330.0,
+        )  # fmt: skip
         kube_node.kubectl(
             "delete", "persistentvolume", *[v["metadata"]["name"] for v in volumes],
             "--ignore-not-found", "--timeout=120s",
         )  # fmt: skip
         shutil.rmtree(volumes_root, ignore_errors=True)
+        lap("namespace deleted")
         print(f"umbrella chart on the node, seconds: {timings}")
 
 
