@@ -691,6 +691,35 @@ def test_dev_values_render(chart_workspace: ChartWorkspace) -> None:
     assert len(by_kind(docs, "Deployment")) == 7
 
 
+def test_local_values_render(chart_workspace: ChartWorkspace) -> None:
+    """The local node's values file (tests/cluster installs it): the local images, never
+    pulled; no operator; one replica of each process."""
+    result = chart_workspace.helm(
+        "lint",
+        "--strict",
+        str(chart_workspace.chart("claimflow")),
+        "-f",
+        str(CHARTS / "claimflow" / "values-local.yaml"),
+    )
+    assert "0 chart(s) failed" in result.stdout
+    result = chart_workspace.helm(
+        "template",
+        RELEASE,
+        str(chart_workspace.chart("claimflow")),
+        "-f",
+        str(CHARTS / "claimflow" / "values-local.yaml"),
+    )
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    deployments = by_kind(docs, "Deployment")
+    assert len(deployments) == 6
+    for deployment in deployments:
+        assert deployment["spec"]["replicas"] == 1
+    for doc in [*deployments, *by_kind(docs, "Job"), *by_kind(docs, "Pod")]:
+        for container in pod_spec(doc)["containers"]:
+            assert container["imagePullPolicy"] == "Never"
+            assert not container["image"].startswith("claimflow-operator")
+
+
 # --- the operator's contract ------------------------------------------------------------
 
 

@@ -12,6 +12,8 @@ from claimflow_devstack.paths import repo_root
 K8S = repo_root() / "k8s"
 OBSERVABILITY = K8S / "observability"
 DATA = K8S / "data"
+# The local cluster's single-node data tier: a kustomization of its own inside k8s/data.
+LOCAL_DATA = DATA / "local"
 
 # YAML files under k8s/ that are configuration for a program, not Kubernetes objects; each is
 # turned into a ConfigMap by kustomize and checked by its own tests.

@@ -13,6 +13,7 @@ from .k8s_files import (
     CONFIG_FILES,
     DATA,
     K8S,
+    LOCAL_DATA,
     OBSERVABILITY,
     all_objects,
     documents,
@@ -72,11 +73,22 @@ def test_only_known_custom_kinds_are_used() -> None:
         assert group in {"", "apps", "rbac.authorization.k8s.io"}, (api_version, kind)
 
 
-@pytest.mark.parametrize("root", [OBSERVABILITY, DATA], ids=["observability", "data"])
+def _kustomization_root(path: Path) -> Path:
+    """The nearest folder above `path` with a kustomization.yaml: the one that applies it."""
+    return next(p for p in path.parents if (p / "kustomization.yaml").is_file())
+
+
+@pytest.mark.parametrize(
+    "root", [OBSERVABILITY, DATA, LOCAL_DATA], ids=["observability", "data", "local-data"]
+)
 def test_kustomization_lists_every_manifest_and_generated_file(root: Path) -> None:
     kustomization = load_yaml(root / "kustomization.yaml")
     listed = {(root / r).resolve() for r in kustomization["resources"]}
-    on_disk = {p.resolve() for p in manifest_files() if p.is_relative_to(root)}
+    on_disk = {
+        p.resolve()
+        for p in manifest_files()
+        if p.is_relative_to(root) and _kustomization_root(p) == root
+    }
     assert listed == on_disk
     generated_sources = set()
     for generator in kustomization.get("configMapGenerator", []):

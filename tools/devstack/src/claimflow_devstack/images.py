@@ -299,6 +299,11 @@ def build_data_images(engine: DockerEngine) -> list[str]:
     return [KAFKA_IMAGE, POSTGRES_IMAGE]
 
 
+def local_cluster_images() -> list[str]:
+    """Every image the umbrella chart and k8s/data/local run on the local node."""
+    return [image.tag for image in service_images()] + [KAFKA_IMAGE, POSTGRES_IMAGE]
+
+
 def image_size(engine: DockerEngine, tag: str) -> int:
     out = engine.docker("image", "inspect", "--format", "{{.Size}}", tag).stdout
     return int(out.decode().strip())

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from claimflow_devstack import apt, host_state, processes
+from claimflow_devstack.docker_engine import DockerEngine
 from claimflow_devstack.errors import DevstackError, MissingToolError
 from claimflow_devstack.go_tools import (
     COREDNS,
@@ -244,8 +245,24 @@ class KubeNode:
     def load_image(self, image: ScratchImage) -> None:
         """Import `image` into the node's containerd, where pods find it by its tag."""
         name = image.tag.replace("/", "_").replace(":", "_")
-        archive = image.write_archive(self.data_dir / "images" / f"{name}.tar")
+        self.import_archive(image.write_archive(self.data_dir / "images" / f"{name}.tar"))
+
+    def import_archive(self, archive: Path) -> None:
+        """Import every image of an archive (`docker save`, or an OCI layout's tar) into the
+        node's containerd. There is no registry: pods find the images by their tags, with
+        imagePullPolicy Never (`claimflow-intake:0.1.0` is docker.io/library/... to both)."""
         self._ctr("images", "import", str(archive))
+
+    def import_docker_images(self, engine: DockerEngine, tags: Sequence[str]) -> None:
+        """Import images of the devstack's Docker engine: one `docker save` of them all
+        (layers they share are written once), removed once imported."""
+        archive = self.data_dir / "images" / "docker-images.tar"
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine.docker("save", "--output", str(archive), *tags, timeout=900.0)
+            self.import_archive(archive)
+        finally:
+            archive.unlink(missing_ok=True)
 
     def down(self) -> None:
         """Delete the workloads, stop our processes, undo the host changes, then check that
@@ -834,15 +851,42 @@ def _kubelet_guard_rule(port: int) -> list[str]:
     return ["INPUT", "-i", BRIDGE, "-p", "tcp", "--dport", str(port), *comment, "-j", "DROP"]
 
 
+def import_local_images(data_dir: Path | None = None) -> list[str]:
+    """Import the images `make images` built (the services', Kafka's and PostgreSQL's) into a
+    running node's containerd, for the umbrella chart and k8s/data/local."""
+    from claimflow_devstack import images  # noqa: PLC0415 - the image builds import much
+
+    _require_root()
+    node = KubeNode((data_dir or default_dir()).resolve())
+    if not node.containerd_socket.exists():
+        raise DevstackError(f"no node runs in {node.data_dir}: `node up` first")
+    tags = images.local_cluster_images()
+    with DockerEngine.start(node.logs) as engine:
+        missing = [t for t in tags if engine.docker("image", "inspect", t, check=False).returncode]
+        if missing:
+            raise DevstackError(f"not built: {', '.join(missing)}; `make images` first")
+        node.import_docker_images(engine, tags)
+    return tags
+
+
 def main(argv: Sequence[str]) -> int:
-    """`node up [DIR]`: run until Ctrl-C/SIGTERM, then tear down; `node down [DIR]`."""
-    if not argv or argv[0] not in {"up", "down"}:
-        print("usage: python -m claimflow_devstack.kube node {up | down} [DIR]", file=sys.stderr)  # noqa: T201
+    """`node up [DIR]`: run until Ctrl-C/SIGTERM, then tear down; `node down [DIR]`;
+    `node images [DIR]`: import the images `make images` built into the running node."""
+    if not argv or argv[0] not in {"up", "down", "images"}:
+        print(  # noqa: T201
+            "usage: python -m claimflow_devstack.kube node {up | down | images} [DIR]",
+            file=sys.stderr,
+        )
         return 2
     data_dir = Path(argv[1]) if len(argv) > 1 else None
     if argv[0] == "down":
         KubeNode.down_from_state(data_dir)
         print("node down; host as recorded")  # noqa: T201
+        return 0
+    if argv[0] == "images":
+        with processes.supervised():
+            for tag in import_local_images(data_dir):
+                print(f"imported {tag}")  # noqa: T201
         return 0
 
     def interrupt(signum: int, _frame: object) -> None:
