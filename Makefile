@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-.PHONY: help venv run test test-unit test-faults lint fmt bench docs constraints schemas clean charts images dev
+.PHONY: help venv run test test-unit test-faults lint fmt bench docs constraints schemas clean charts images cluster dev
 
 help:
 	@echo "make run          start PostgreSQL, Kafka and every service locally, with sample data"
@@ -17,6 +17,7 @@ help:
 	@echo "make constraints  re-pin constraints.txt with uv pip compile"
 	@echo "make charts       regenerate the charts' values schemas and READMEs, lint and render every chart"
 	@echo "make images       build every service image here (a Docker engine of its own; root on Debian)"
+	@echo "make cluster      the images, then a real single-node Kubernetes here (root; Ctrl-C tears it down)"
 	@echo "make dev          skaffold dev: build, deploy the umbrella chart, watch (needs a cluster)"
 
 venv:
@@ -88,6 +89,11 @@ charts: venv
 # Images and the dev loop need Docker and skaffold; SKAFFOLD_ARGS e.g. "-p local,observability".
 images: venv
 	$(PY) -m claimflow_devstack.images build
+
+# Then, in another terminal: `python -m claimflow_devstack.kube node images` and
+# docs/kubernetes.md "On the local node".
+cluster: images
+	$(PY) -m claimflow_devstack.kube node up
 
 dev:
 	skaffold dev $(SKAFFOLD_ARGS)
