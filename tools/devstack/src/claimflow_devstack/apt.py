@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+
+from claimflow_devstack.errors import MissingToolError
 
 
 def can_install() -> bool:
@@ -25,6 +28,28 @@ def install(package: str) -> None:
     # A fresh machine may have no package lists yet, or stale ones naming versions gone.
     subprocess.run(["apt-get", "update", "-q"], env=env, check=False)  # noqa: S607
     subprocess.run(command, env=env, check=True)  # noqa: S603
+
+
+def ensure_installed(packages: Mapping[str, str], needed_for: str) -> None:
+    """Install, when we can, each Debian package of `packages` (binary that shows it is
+    installed, an absolute path or a name on PATH -> package) whose binary is missing; say
+    which are missing, and for what, when we cannot."""
+    missing = sorted(
+        {
+            package
+            for binary, package in packages.items()
+            if not (Path(binary).exists() if binary.startswith("/") else shutil.which(binary))
+        }
+    )
+    if not missing:
+        return
+    if not can_install():
+        raise MissingToolError(
+            f"{needed_for} needs the Debian packages {', '.join(missing)} "
+            f"(`apt-get install -y {' '.join(missing)}` as root)"
+        )
+    for package in missing:
+        install(package)
 
 
 def unpack_downloaded(download: Path, target: Path) -> None:

@@ -23,36 +23,21 @@ from types import TracebackType
 from typing import IO, Self
 
 from claimflow_devstack import apt, host_state, processes
-from claimflow_devstack.errors import DevstackError, MissingToolError
+from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import cache_dir
 
 # The docker.io package's own client: its API version matches its daemon, and its BuildKit
 # needs no buildx plugin. Another `docker` earlier on PATH may be a newer client only.
 DOCKER_CLI = Path("/usr/bin/docker")
 DOCKERD = Path("/usr/sbin/dockerd")
-PACKAGES = ("docker.io", "debootstrap", "iptables")
+# Debian packages by the binary that shows they are installed.
+_PACKAGES = {
+    str(DOCKERD): "docker.io",
+    str(DOCKER_CLI): "docker.io",
+    "/usr/sbin/debootstrap": "debootstrap",
+    "iptables": "iptables",
+}
 _LOCK_WAIT_SECONDS = 1800.0
-
-
-def ensure_installed() -> None:
-    """Install Debian's Docker engine and debootstrap when we can; say what is missing if not."""
-    missing = [name for name in PACKAGES if not _package_present(name)]
-    if missing and apt.can_install():
-        for name in missing:
-            apt.install(name)
-        missing = [name for name in PACKAGES if not _package_present(name)]
-    if missing:
-        raise MissingToolError(
-            f"the image builds need Debian's {', '.join(missing)}: run as root on Debian "
-            f"(the devstack installs them) or `apt-get install -y {' '.join(missing)}`"
-        )
-
-
-def _package_present(name: str) -> bool:
-    binary = {"docker.io": DOCKERD, "debootstrap": Path("/usr/sbin/debootstrap")}.get(name)
-    if binary is not None:
-        return binary.exists() and (name != "docker.io" or DOCKER_CLI.exists())
-    return shutil.which(name) is not None
 
 
 def data_root() -> Path:
@@ -76,7 +61,7 @@ class DockerEngine:
 
     @classmethod
     def start(cls, log_dir: Path, *, timeout: float = 60.0) -> DockerEngine:
-        ensure_installed()
+        apt.ensure_installed(_PACKAGES, "building the images")
         root = data_root()
         root.mkdir(parents=True, exist_ok=True)
         lock = _lock_data_root(root)

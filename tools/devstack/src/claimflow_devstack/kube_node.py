@@ -105,26 +105,6 @@ def build_all() -> dict[str, Path]:
     return built
 
 
-def ensure_packages() -> None:
-    """containerd, runc, the CNI plugins, iptables and conntrack: installed when we are root."""
-    missing = sorted(
-        {
-            package
-            for binary, package in _PACKAGES.items()
-            if not (Path(binary).exists() if binary.startswith("/") else shutil.which(binary))
-        }
-    )
-    if not missing:
-        return
-    if not apt.can_install():
-        raise MissingToolError(
-            f"the Kubernetes node needs the Debian packages {', '.join(missing)} "
-            f"(`apt-get install -y {' '.join(missing)}` as root)"
-        )
-    for package in missing:
-        apt.install(package)
-
-
 def _require_root() -> None:
     if os.geteuid() != 0:
         raise MissingToolError(
@@ -191,7 +171,7 @@ class KubeNode:
     def start(self, *, timeout: float = 600.0) -> None:
         """Bring the node up (again, after `down`): a fresh cluster on a recorded host."""
         _require_root()
-        ensure_packages()
+        apt.ensure_installed(_PACKAGES, "the Kubernetes node")
         binaries = build_all()
         data_dir = self.data_dir
         if (data_dir / STATE_FILE).exists():
