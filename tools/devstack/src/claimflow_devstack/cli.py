@@ -63,13 +63,10 @@ def prepare() -> int:
         f"wrk:        {load_generator.version()} ({load_generator.path}"
         + (f", unpacked from {packages})" if packages else ")")
     )
-    # The service images, on local bases; tests/images runs them.
+    # The service and data-tier images, on local bases; tests/images runs them.
     with processes.supervised(), DockerEngine.start(logs_dir()) as engine:
-        for image in images.build_service_images(engine):
-            size = images.image_size(engine, image.tag)
-            _say(f"{'image:':<12}{image.tag} {size / 1e6:.0f} MB")
-        for tag in images.build_data_images(engine):
-            _say(f"{'image:':<12}{tag} {images.image_size(engine, tag) / 1e6:.0f} MB")
+        for tag, size in images.build_local_images(engine):
+            _say(f"{'image:':<12}{tag} {size / 1e6:.0f} MB")
     # The API docs test renders every service's /docs in it.
     chromium = browser.chromium_binary(install=True)
     _say(f"chromium:   {browser.version(chromium)} ({chromium})")

@@ -42,6 +42,7 @@ BASE_IMAGE = f"claimflow-base:{SUITE}"
 BUILD_BASE_IMAGE = f"claimflow-base-build:{SUITE}"
 KAFKA_IMAGE = f"claimflow-kafka:{kafka_install.KAFKA_VERSION}"
 POSTGRES_IMAGE = "claimflow-postgres:15"
+DATA_IMAGES = (KAFKA_IMAGE, POSTGRES_IMAGE)
 # What claimflow promises of each service image.
 SIZE_BUDGET_BYTES = 250 * 1000 * 1000
 _IMAGES_DIR = repo_root() / "tools" / "devstack" / "images"
@@ -252,6 +253,7 @@ def build_service_images(engine: DockerEngine) -> list[ServiceImage]:
     unchanged code builds in seconds, a code change reinstalls no dependency."""
     ensure_bases(engine)
     images = service_images()
+    revision = _revision()
     for image in images:
         started = time.monotonic()
         build(
@@ -264,7 +266,7 @@ def build_service_images(engine: DockerEngine) -> list[ServiceImage]:
                 "BASE_IMAGE": BASE_IMAGE,
                 "BUILDER_IMAGE": BUILD_BASE_IMAGE,
                 "VERSION": version(),
-                "REVISION": _revision(),
+                "REVISION": revision,
             },
             log_name=f"image-{image.service}",
         )
@@ -296,17 +298,30 @@ def build_data_images(engine: DockerEngine) -> list[str]:
         build_args={"DEBIAN_IMAGE": DEBIAN_IMAGE},
         log_name="image-postgres",
     )
-    return [KAFKA_IMAGE, POSTGRES_IMAGE]
+    return list(DATA_IMAGES)
 
 
 def local_cluster_images() -> list[str]:
     """Every image the umbrella chart and k8s/data/local run on the local node."""
-    return [image.tag for image in service_images()] + [KAFKA_IMAGE, POSTGRES_IMAGE]
+    return [image.tag for image in service_images()] + list(DATA_IMAGES)
+
+
+def build_local_images(engine: DockerEngine) -> list[tuple[str, int]]:
+    """Every image `make images` and `prepare` build (services, then the data tier), each
+    with its size in bytes."""
+    tags = [image.tag for image in build_service_images(engine)] + build_data_images(engine)
+    return [(tag, image_size(engine, tag)) for tag in tags]
 
 
 def image_size(engine: DockerEngine, tag: str) -> int:
     out = engine.docker("image", "inspect", "--format", "{{.Size}}", tag).stdout
     return int(out.decode().strip())
+
+
+def over_budget(tag: str, size: int) -> str:
+    """ " OVER the 250 MB budget" for a service image over it, else ""."""
+    budgeted = tag not in DATA_IMAGES and size > SIZE_BUDGET_BYTES
+    return " OVER the 250 MB budget" if budgeted else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,12 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     try:
         with processes.supervised(), DockerEngine.start(logs) as engine:
-            for image in build_service_images(engine):
-                size = image_size(engine, image.tag)
-                over = "" if size <= SIZE_BUDGET_BYTES else " OVER the 250 MB budget"
-                print(f"{image.tag:<32} {size / 1e6:6.0f} MB{over}")  # noqa: T201
-            for tag in build_data_images(engine):
-                print(f"{tag:<32} {image_size(engine, tag) / 1e6:6.0f} MB")  # noqa: T201
+            for tag, size in build_local_images(engine):
+                # The budget is the service images' alone.
+                over = tag not in DATA_IMAGES and size > SIZE_BUDGET_BYTES
+                flag = " OVER the 250 MB budget" if over else ""
+                print(f"{tag:<32} {size / 1e6:6.0f} MB{flag}")  # noqa: T201
     except DevstackError as exc:
         print(f"images: {exc}", file=sys.stderr)  # noqa: T201
         return 1
