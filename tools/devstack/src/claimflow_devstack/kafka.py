@@ -56,6 +56,8 @@ log4j.appender.file.MaxFileSize=20MB
 log4j.appender.file.MaxBackupIndex=2
 log4j.appender.file.layout=org.apache.log4j.PatternLayout
 log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+# Failed logins (SASL) are logged at INFO.
+log4j.logger.org.apache.kafka.common.network.Selector=INFO
 """
 
 
