@@ -1,17 +1,16 @@
 """The umbrella chart installed on the real single-node Kubernetes, over the local data tier.
 
-What a newcomer does (docs/kubernetes.md, "On the local node"), end to end: the six images
-(four services, Kafka, PostgreSQL) are imported into the node's containerd; k8s/data/local
-runs Kafka and PostgreSQL as StatefulSets on hostPath volumes; a Job of the adjudication
+What a newcomer does (docs/kubernetes.md, "On the local node"), end to end: the seven images
+(four services, the fake payments system, Kafka, PostgreSQL) are imported into the node's
+containerd; k8s/data/local runs Kafka and PostgreSQL as StatefulSets on hostPath volumes and
+the fake payments system beside them; a Job of the adjudication
 image publishes the example BenefitPlans onto the plans topic from inside the cluster; `helm
 install --wait` with charts/claimflow/values-local.yaml runs the migrations hook Jobs (the
 real job controller) and waits for every Deployment; `helm test` passes. Then a claim goes
 in through intake's API with the values file's API key and is followed: accepted, adjudicated
-by the adjudication worker with its net fee, and on the audit log's timeline, whose hash
-chain verifies.
-
-No payments system runs in the cluster (a fake one would need an image of its own), so the
-claim stops at `adjudicated`: `paid` is not expected here (tests/e2e covers payments).
+by the adjudication worker with its net fee, paid by the payments system's stand-in that
+k8s/data/local runs (claimflow-payments-fake), counted in the top providers, and on the
+audit log's timeline, whose hash chain verifies.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import httpx
 import pytest
 
 from claimflow_devstack.docker_engine import DockerEngine
-from claimflow_devstack.images import build_data_images, local_cluster_images, version
+from claimflow_devstack.images import build_local_images, local_cluster_images, version
 from claimflow_devstack.kube import run_helm
 from claimflow_devstack.kube_node import KubeNode
 from claimflow_devstack.paths import example_plans_dir, repo_root
@@ -64,7 +63,12 @@ CLAIM = {
 }
 # provider fees + member coinsurance + member copay - allowed fees
 NET_FEE = "40.00"
-AUDITED_TYPES = {"io.claimflow.claim.submitted.v1", "io.claimflow.claim.adjudicated.v1"}
+AUDITED_TYPES = {
+    "io.claimflow.claim.submitted.v1",
+    "io.claimflow.claim.adjudicated.v1",
+    "io.claimflow.payment.requested.v1",
+    "io.claimflow.payment.completed.v1",
+}
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,7 @@ def release(
         started = time.monotonic()
 
     work = tmp_path_factory.mktemp("umbrella")
-    build_data_images(docker_engine)  # `make test`'s prepare built them: a cache hit
+    build_local_images(docker_engine)  # `make test`'s prepare built them: cache hits
     # What `python -m claimflow_devstack.kube node images` imports.
     kube_node.import_docker_images(docker_engine, local_cluster_images())
     lap("images")
@@ -242,6 +246,12 @@ def release(
             timeout=660.0,
         )  # fmt: skip
         lap("helm install --wait")
+        # Started with the data tier; it waits for Kafka as a service's worker does.
+        release.kubectl(
+            "rollout", "status", "deployment/claimflow-payments-fake", f"--timeout={WAIT}",
+            timeout=330.0,
+        )  # fmt: skip
+        lap("payments fake ready")
         yield release
     finally:
         started = time.monotonic()
@@ -268,10 +278,13 @@ def test_the_release_migrated_and_every_deployment_is_available(release: Release
     plans_log = release.kubectl("logs", "job/publish-plans")
     assert plans_log.count("published plan") == len(list(example_plans_dir().glob("*.yaml")))
 
-    deployments = release.get("deployments")["items"]
-    names = {d["metadata"]["name"] for d in deployments}
-    assert names == {f"{RELEASE}-{s}-{p}" for s in SERVICES for p in ("api", "worker")}
-    for deployment in deployments:
+    deployments = {d["metadata"]["name"]: d for d in release.get("deployments")["items"]}
+    ours = {f"{RELEASE}-{s}-{p}" for s in SERVICES for p in ("api", "worker")}
+    # Beside the release's own, the local tier's stand-in for the payments system.
+    assert set(deployments) == ours | {"claimflow-payments-fake"}
+    fake = deployments["claimflow-payments-fake"]
+    assert fake["status"]["readyReplicas"] == 1
+    for deployment in (deployments[name] for name in ours):
         conditions = {c["type"]: c["status"] for c in deployment["status"]["conditions"]}
         assert conditions["Available"] == "True", deployment["metadata"]["name"]
         assert deployment["status"]["readyReplicas"] == 1
@@ -305,7 +318,7 @@ def test_helm_test_passes(release: Release) -> None:
 def api_ports(release: Release) -> dict[str, int]:
     """A NodePort (on 127.0.0.1) beside each API's own ClusterIP Service, same pods."""
     ports = {}
-    for service in ("intake", "audit-log"):
+    for service in SERVICES:
         own = release.get("service", f"{RELEASE}-{service}")
         release.node.apply(
             [
@@ -327,16 +340,15 @@ def api_ports(release: Release) -> dict[str, int]:
     return ports
 
 
-def test_a_claim_is_accepted_adjudicated_and_audited(
+def test_a_claim_is_accepted_adjudicated_paid_and_audited(
     release: Release, api_ports: dict[str, int]
 ) -> None:
-    intake = f"http://127.0.0.1:{api_ports['intake']}"
-    audit = f"http://127.0.0.1:{api_ports['audit-log']}"
+    intake, adjudication, audit = (f"http://127.0.0.1:{api_ports[s]}" for s in SERVICES)
     auth = {"Authorization": f"Bearer {API_KEY}"}
     with httpx.Client(headers=auth, timeout=10.0) as client:
         # kube-proxy has just programmed the NodePort; the API answers once it has.
         _wait_for(
-            lambda: _answers(client, f"{intake}/readyz") and _answers(client, f"{audit}/readyz"),
+            lambda: all(_answers(client, f"{url}/readyz") for url in (intake, adjudication, audit)),
             60,
             "the APIs through their NodePorts",
         )
@@ -347,21 +359,32 @@ def test_a_claim_is_accepted_adjudicated_and_audited(
 
         claim: dict[str, Any] = {}
 
-        def adjudicated() -> bool:
+        def settled() -> bool:
             claim.update(client.get(location).json())
-            return claim["status"] != "queued"
+            return claim["status"] not in {"queued", "adjudicated"}
 
-        # The worker's consumer group forms on its first claim; on two busy cores that can
+        # The workers' consumer groups form on the first claim; on two busy cores that can
         # take a while.
-        _wait_for(adjudicated, 180, "intake seeing the claim adjudicated")
-        assert claim["status"] == "adjudicated", claim
+        _wait_for(settled, 180, "intake seeing the claim paid")
+        assert claim["status"] == "paid", claim
         assert claim["totals"]["net_fee"] == NET_FEE
-        adjudication = claim["adjudication"]
-        assert adjudication["outcome"] == "complete"
-        assert adjudication["plan_id"].endswith("grp-1000"), adjudication
-        assert adjudication["totals"]["net_fee"] == NET_FEE
+        outcome = claim["adjudication"]
+        assert outcome["outcome"] == "complete"
+        assert outcome["plan_id"].endswith("grp-1000"), outcome
+        assert outcome["totals"]["net_fee"] == NET_FEE
         (line,) = claim["lines"]
         assert line["adjudication"]["outcome"] == "approved"
+
+        # The namespace's only claim: its provider alone, to the cent.
+        top = client.get(f"{adjudication}/v1/providers/top", params={"limit": 5})
+        assert top.status_code == 200, top.text
+        assert top.json()["providers"] == [
+            {
+                "provider_npi": CLAIM["lines"][0]["provider_npi"],
+                "net_fee_total": NET_FEE,
+                "claim_count": 1,
+            }
+        ]
 
         events: list[dict[str, Any]] = []
 
@@ -371,8 +394,6 @@ def test_a_claim_is_accepted_adjudicated_and_audited(
             return {e["type"] for e in events} >= AUDITED_TYPES
 
         _wait_for(audited, 120, "the claim's audit timeline")
-        # No payments system runs here: the saga's request is audited, never its answer.
-        assert "io.claimflow.payment.completed.v1" not in {e["type"] for e in events}
 
         verified = client.get(f"{audit}/v1/audit/verify")
         assert verified.status_code == 200, verified.text

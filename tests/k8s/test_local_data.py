@@ -1,6 +1,7 @@
 """k8s/data/local, the local cluster's single-node data tier, and the umbrella chart's
 values-local.yaml agree: the hosts, ports, roles, passwords and databases the services'
-URLs name are the ones the manifests create. tests/cluster/test_umbrella_chart.py runs them.
+URLs name are the ones the manifests create, and the fake payments system talks to the same
+Kafka. tests/cluster/test_umbrella_chart.py runs them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import make_url
 
-from claimflow_devstack.images import KAFKA_IMAGE, POSTGRES_IMAGE
+from claimflow_devstack.images import KAFKA_IMAGE, POSTGRES_IMAGE, payments_fake_image
 from claimflow_devstack.paths import repo_root
 
 from .k8s_files import LOCAL_DATA, objects_of
@@ -99,3 +100,18 @@ def test_the_local_services_say_they_are_not_production() -> None:
         assert VALUES[service]["environment"] != "production"
         assert VALUES[service]["image"]["pullPolicy"] == "Never"
     assert VALUES["operator"]["enabled"] is False
+
+
+def test_the_fake_payments_system_runs_the_image_make_images_builds_on_the_local_kafka() -> None:
+    spec = _one("Deployment", "claimflow-payments-fake")["spec"]
+    assert spec["replicas"] == 1
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    # Tagged with VERSION, like the service images it is built on.
+    assert container["image"] == payments_fake_image()
+    assert container["imagePullPolicy"] == "Never"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS"] == VALUES["global"]["kafka"]["bootstrapServers"]
+    assert env["CLAIMFLOW_FAKE_PAYMENTS_FAIL_AMOUNTS"] == "[]"

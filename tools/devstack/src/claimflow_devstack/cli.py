@@ -66,7 +66,7 @@ def prepare() -> int:
     # The service and data-tier images, on local bases; tests/images runs them.
     with processes.supervised(), DockerEngine.start(logs_dir()) as engine:
         for tag, size in images.build_local_images(engine):
-            _say(f"{'image:':<12}{tag} {size / 1e6:.0f} MB")
+            _say(f"{'image:':<12}{tag} {size / 1e6:.0f} MB{images.over_budget(tag, size)}")
     # The API docs test renders every service's /docs in it.
     chromium = browser.chromium_binary(install=True)
     _say(f"chromium:   {browser.version(chromium)} ({chromium})")
