@@ -441,6 +441,12 @@ def service_chart(name: str) -> Schema:
                 "egress": EGRESS,
             }
         ),
+        "preStopSleepSeconds": integer(
+            description=(
+                "seconds an API pod keeps serving once told to stop, before its SIGTERM, while "
+                "Services and Ingresses stop sending it new connections (a preStop sleep); 0 = none"
+            )
+        ),
         "probes": obj(
             {
                 "startup": probe("GET /healthz until the process is up"),

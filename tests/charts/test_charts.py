@@ -340,6 +340,26 @@ def test_deployments_probe_the_real_endpoints_and_run_real_commands(
         assert config["CLAIMFLOW_HTTP_HOST"] == "0.0.0.0"
 
 
+@pytest.mark.parametrize("chart", SERVICE_CHARTS)
+def test_api_pods_keep_serving_while_they_are_taken_out_of_rotation(
+    chart_workspace: ChartWorkspace, chart: str
+) -> None:
+    """The API's preStop sleep: the Service stops sending new connections before SIGTERM
+    closes the listener. Workers take no traffic and stop at once."""
+    docs = chart_workspace.template(Scenario(chart, "defaults"))
+    sleeps = {}
+    for deployment in by_kind(docs, "Deployment"):
+        (container,) = pod_spec(deployment)["containers"]
+        sleeps[component(deployment)] = container.get("lifecycle", {}).get("preStop")
+    assert sleeps == {"api": {"exec": {"command": ["sleep", "5"]}}, "worker": None}
+    off = chart_workspace.template(Scenario(chart, "defaults"), "--set", "preStopSleepSeconds=0")
+    assert all("lifecycle" not in pod_spec(d)["containers"][0] for d in by_kind(off, "Deployment"))
+    with pytest.raises(HelmError, match=r"preStopSleepSeconds must be shorter than"):
+        chart_workspace.template(
+            Scenario(chart, "defaults"), "--set", "terminationGracePeriodSeconds=5"
+        )
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
 def test_pods_invite_prometheus_to_their_metrics_port(
     rendered: dict[str, Docs], scenario: Scenario

@@ -80,6 +80,16 @@ spec:
             {{- . | nindent 12 }}
           {{- end }}
           {{- include "claimflow.probes" (dict "ctx" $ctx "port" "http") | nindent 10 }}
+          {{- if and (eq .component "api") $ctx.Values.preStopSleepSeconds }}
+          {{- if ge (int $ctx.Values.preStopSleepSeconds) (int $ctx.Values.terminationGracePeriodSeconds) }}
+          {{- fail "preStopSleepSeconds must be shorter than terminationGracePeriodSeconds: the sleep counts against it, and the requests in flight need the rest" }}
+          {{- end }}
+          lifecycle:
+            # exec, not the sleep action: that needs Kubernetes 1.30; the images have sleep.
+            preStop:
+              exec:
+                command: [sleep, {{ $ctx.Values.preStopSleepSeconds | quote }}]
+          {{- end }}
           resources:
             {{- toYaml $c.resources | nindent 12 }}
           {{- include "claimflow.container.mounts" (dict "ctx" $ctx "sources" $sources) | nindent 10 }}
