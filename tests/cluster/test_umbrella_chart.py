@@ -19,9 +19,12 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +95,13 @@ class Release:
         return run_helm(argv, env=self.env, timeout=timeout).stdout
 
 
-def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+def _wait_for(check: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> None:
+    """`what` may be a function, to say what was still missing when the time ran out."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f}s")
+            said = what() if callable(what) else what
+            pytest.fail(f"{said}: not within {timeout:.0f}s")
         time.sleep(1.0)
 
 
@@ -255,7 +260,18 @@ def release(
         yield release
     finally:
         started = time.monotonic()
-        # The namespace controller deletes the pods; the kubelet stops their containers.
+        # The release first, while Kafka and PostgreSQL still run: its processes then close
+        # their connections cleanly instead of waiting on a broker that is gone until their
+        # grace period runs out (a namespace's deletion stops every pod at once).
+        run_helm(
+            [
+                "uninstall", RELEASE, "--namespace", namespace, "--ignore-not-found",
+                "--wait", "--timeout", "5m", "--kubeconfig", str(kube_node.kubeconfig),
+            ],
+            timeout=330.0,
+        )  # fmt: skip
+        lap("release uninstalled")
+        # The namespace controller deletes the rest; the kubelet stops their containers.
         kube_node.kubectl(
             "delete", "namespace", namespace, "--ignore-not-found", "--timeout=300s",
             timeout=330.0,
@@ -375,16 +391,12 @@ def test_a_claim_is_accepted_adjudicated_paid_and_audited(
         (line,) = claim["lines"]
         assert line["adjudication"]["outcome"] == "approved"
 
-        # The namespace's only claim: its provider alone, to the cent.
+        # The provider's only claim, to the cent (the load of the upgrade test has its own).
         top = client.get(f"{adjudication}/v1/providers/top", params={"limit": 5})
         assert top.status_code == 200, top.text
-        assert top.json()["providers"] == [
-            {
-                "provider_npi": CLAIM["lines"][0]["provider_npi"],
-                "net_fee_total": NET_FEE,
-                "claim_count": 1,
-            }
-        ]
+        npi = CLAIM["lines"][0]["provider_npi"]
+        ours = [p for p in top.json()["providers"] if p["provider_npi"] == npi]
+        assert ours == [{"provider_npi": npi, "net_fee_total": NET_FEE, "claim_count": 1}]
 
         events: list[dict[str, Any]] = []
 
@@ -407,3 +419,264 @@ def _answers(client: httpx.Client, url: str) -> bool:
         return client.get(url).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# The load tests' claims: a provider of their own each, a net fee of 1.00 a claim.
+UPGRADE_NPI = "1497775530"
+CHAOS_NPI = "1244567891"
+
+
+def _load_claim(npi: str, number: int) -> dict[str, Any]:
+    """The `number`th claim of a load: a member of its own, or adjudication would deny it as
+    a duplicate of the one before (or over the evaluation's yearly limit)."""
+    line = CLAIM["lines"][0] | {
+        "subscriber_number": f"SUB-{npi}-{number}",
+        "provider_npi": npi,
+        "provider_fees": "10.00",
+        "allowed_fees": "9.00",
+        "member_coinsurance": "0.00",
+    }
+    return {"lines": [line]}
+
+
+class _Load:
+    """Claims posted through intake's NodePort, each read back from intake, adjudication and
+    the audit log, until stopped or `claims` are accepted: every answer is counted, every
+    failure kept. A claim is posted with an Idempotency-Key and, as a careful client does,
+    posted again with it until it is accepted, so that each claim is accepted exactly once
+    whatever fails. One connection per request, as each client of an Ingress has its own: a
+    kept-alive connection would stay pinned to the pod it was opened to, whatever the
+    Service's endpoints say."""
+
+    def __init__(self, urls: dict[str, str], npi: str, claims: int | None = None) -> None:
+        self.urls = urls
+        self.npi = npi
+        self.claims = claims
+        self.accepted: list[str] = []
+        self.answered = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load", daemon=True)
+
+    def __enter__(self) -> _Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=180)
+
+    def finish(self, timeout: float) -> None:
+        """Waits until the load has had its `claims` accepted."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            pytest.fail(f"{len(self.accepted)} of {self.claims} claims accepted in {timeout}s")
+
+    def _request(
+        self, client: httpx.Client, method: str, url: str, ok: set[int], **kw: Any
+    ) -> httpx.Response | None:
+        try:
+            response = client.request(method, url, **kw)
+        except httpx.HTTPError as exc:
+            self.failures.append(f"{method} {url}: {exc!r}")
+            return None
+        self.answered += 1
+        if response.status_code not in ok:
+            self.failures.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
+            return None
+        return response
+
+    def _submit(self, client: httpx.Client) -> str:
+        """One claim, accepted: posted again with its key after any failure (never given up
+        on, since it may have been stored)."""
+        url = f"{self.urls['intake']}/v1/claims"
+        body = _load_claim(self.npi, len(self.accepted))
+        headers = {"Idempotency-Key": secrets.token_hex(16)}
+        while True:
+            posted = self._request(client, "POST", url, {202}, json=body, headers=headers)
+            if posted is not None:
+                return str(posted.json()["id"])
+            time.sleep(0.5)
+
+    def _run(self) -> None:
+        intake, adjudication, audit = (self.urls[s] for s in SERVICES)
+        with httpx.Client(
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=30.0,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        ) as client:
+            while not self._stop.is_set() and len(self.accepted) != self.claims:
+                claim_id = self._submit(client)
+                self.accepted.append(claim_id)
+                self._request(client, "GET", f"{intake}/v1/claims/{claim_id}", {200})
+                # Not audited, or no claim of the provider's adjudicated, yet: answers too.
+                self._request(client, "GET", f"{audit}/v1/audit/claims/{claim_id}", {200, 404})
+                self._request(client, "GET", f"{adjudication}/v1/providers/{self.npi}", {200, 404})
+                self._stop.wait(0.05)
+
+    def wait_for_answers(self, count: int, timeout: float) -> None:
+        start = self.answered
+        _wait_for(lambda: self.answered - start >= count, timeout, f"{count} answers under load")
+
+
+def _settled_once(urls: dict[str, str], load: _Load) -> None:
+    """Every claim the load had accepted is paid, counted once in its provider's totals, and
+    on the audit timeline with each of its four pipeline events once; the chain verifies."""
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    assert len(set(load.accepted)) == len(load.accepted)
+    with httpx.Client(headers=auth, timeout=30.0) as client:
+        unpaid = dict.fromkeys(load.accepted, "")
+
+        def all_paid() -> bool:
+            for claim_id in list(unpaid):
+                status = client.get(f"{urls['intake']}/v1/claims/{claim_id}").json()["status"]
+                if status == "paid":
+                    del unpaid[claim_id]
+                else:
+                    unpaid[claim_id] = status
+            return not unpaid
+
+        _wait_for(all_paid, 300, lambda: f"claims paid (still {Counter(unpaid.values())})")
+        total = client.get(f"{urls['adjudication']}/v1/providers/{load.npi}").json()
+        assert total["claim_count"] == len(load.accepted), total
+        assert Decimal(total["net_fee_total"]) == len(load.accepted) * Decimal("1.00"), total
+
+        unaudited = set(load.accepted)
+        timelines: dict[str, Counter[str]] = {}
+
+        def all_audited() -> bool:
+            for claim_id in list(unaudited):
+                response = client.get(f"{urls['audit-log']}/v1/audit/claims/{claim_id}")
+                if response.status_code == 200:
+                    timelines[claim_id] = Counter(e["type"] for e in response.json()["events"])
+                    if set(timelines[claim_id]) >= AUDITED_TYPES:
+                        unaudited.discard(claim_id)
+            return not unaudited
+
+        _wait_for(all_audited, 300, lambda: f"audit timelines ({len(unaudited)} incomplete)")
+        # The pipeline's events once each; the reads of the timeline are audited too, each.
+        twice = {c: t for c, t in timelines.items() if {t[k] for k in AUDITED_TYPES} != {1}}
+        assert not twice, f"{len(twice)} timelines with an event twice: {list(twice.items())[:5]}"
+        verified = client.get(f"{urls['audit-log']}/v1/audit/verify").json()
+        assert verified["valid"] is True, verified
+
+
+def _release_pods(release: Release) -> dict[str, list[dict[str, Any]]]:
+    """The release's Deployments' pods (not its Jobs'), by Deployment."""
+    pods: dict[str, list[dict[str, Any]]] = {}
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    for pod in release.get("pods", "-l", selector)["items"]:
+        owners = pod["metadata"].get("ownerReferences", [])
+        if any(o["kind"] == "ReplicaSet" for o in owners):
+            name = pod["metadata"]["name"].rsplit("-", 2)[0]
+            pods.setdefault(name, []).append(pod)
+    return pods
+
+
+def _rolled_from(release: Release, before: set[str], what: str) -> set[str]:
+    """Waits until every Deployment runs one ready pod, none of `before`, and no pod of theirs
+    is still terminating; returns the new pods' names."""
+    current: set[str] = set()
+
+    def settled() -> bool:
+        pods = _release_pods(release)
+        flat = [p for found in pods.values() for p in found]
+        current.clear()
+        current.update(p["metadata"]["name"] for p in flat)
+        return (
+            len(pods) == len(SERVICES) * 2
+            and all(len(found) == 1 for found in pods.values())
+            and not current & before
+            and all(
+                c.get("ready") for p in flat for c in p["status"].get("containerStatuses", [{}])
+            )
+            and not any(p["metadata"].get("deletionTimestamp") for p in flat)
+        )
+
+    _wait_for(settled, 180, what)
+    return set(current)
+
+
+def _log_levels(release: Release) -> set[str]:
+    maps = release.get("configmaps", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+    return {m["data"]["CLAIMFLOW_LOG_LEVEL"] for m in maps if "CLAIMFLOW_LOG_LEVEL" in m["data"]}
+
+
+@pytest.mark.timeout(900)
+def test_helm_upgrade_and_rollback_roll_every_deployment_without_a_failed_request(
+    release: Release, api_ports: dict[str, int]
+) -> None:
+    """A changed setting rolls every Deployment (the ConfigMap's checksum is in the pod
+    template); while it does, and while `helm rollback` rolls them back, the APIs answer every
+    request: a new pod is ready before the old one is taken out (maxSurge), which keeps
+    serving through its preStop sleep while the Service stops routing to it, then finishes
+    its requests in flight."""
+    urls = {s: f"http://127.0.0.1:{api_ports[s]}" for s in SERVICES}
+    original = {p["metadata"]["name"] for f in _release_pods(release).values() for p in f}
+    assert _log_levels(release) == {"INFO"}
+    upgraded = [f"--set={s}.logLevel=WARNING" for s in SERVICES]
+    started = time.monotonic()
+    with _Load(urls, UPGRADE_NPI) as load:
+        load.wait_for_answers(20, 60)
+        release.helm(
+            "upgrade", RELEASE, str(release.chart), "--values", str(VALUES), *upgraded,
+            "--wait", "--timeout", "10m",
+            timeout=660.0,
+        )  # fmt: skip
+        assert _log_levels(release) == {"WARNING"}
+        rolled = _rolled_from(release, original, "every Deployment rolled by the upgrade")
+        load.wait_for_answers(20, 60)
+        release.helm("rollback", RELEASE, "1", "--wait", "--timeout", "10m", timeout=660.0)
+        assert _log_levels(release) == {"INFO"}
+        _rolled_from(release, rolled, "every Deployment rolled back")
+        load.wait_for_answers(20, 60)
+    assert load.failures == [], f"{len(load.failures)} of {load.answered}: {load.failures[:10]}"
+    history = json.loads(release.helm("history", RELEASE, "--output", "json"))
+    assert [(h["revision"], h["status"]) for h in history][-3:] == [
+        (1, "superseded"),
+        (2, "superseded"),
+        (3, "deployed"),
+    ]
+    print(
+        f"under upgrade and rollback: {load.answered} answers, {len(load.accepted)} claims "
+        f"in {time.monotonic() - started:.0f}s"
+    )
+    # Nothing accepted meanwhile was lost or counted twice.
+    started = time.monotonic()
+    _settled_once(urls, load)
+    print(f"settled and checked in {time.monotonic() - started:.0f}s")
+
+
+@pytest.mark.timeout(900)
+def test_a_pod_of_each_deployment_and_the_broker_deleted_under_load_lose_and_double_nothing(
+    release: Release, api_ports: dict[str, int]
+) -> None:
+    """Chaos, bounded: 500 claims through the NodePorts; once 100 are in, one pod of every
+    Deployment (the payments stand-in's too) and the Kafka broker's pod are deleted. Requests
+    may fail while they come back; every claim accepted is paid, counted and audited once."""
+    urls = {s: f"http://127.0.0.1:{api_ports[s]}" for s in SERVICES}
+    started = time.monotonic()
+    with _Load(urls, CHAOS_NPI, claims=500) as load:
+        _wait_for(lambda: len(load.accepted) >= 100, 120, "100 claims accepted before the faults")
+        deployments = release.get("deployments")["items"]
+        victims = ["claimflow-kafka-0"]
+        for deployment in deployments:
+            labels = deployment["spec"]["selector"]["matchLabels"]
+            selector = ",".join(f"{k}={v}" for k, v in labels.items())
+            pods = release.get("pods", "-l", selector)["items"]
+            victims.append(pods[0]["metadata"]["name"])
+        assert len(victims) == len(SERVICES) * 2 + 2
+        release.kubectl("delete", "pod", *victims, "--wait=false")
+        load.finish(600)
+    print(
+        f"under chaos: {len(load.accepted)} claims, {load.answered} answers, "
+        f"{len(load.failures)} failed requests in {time.monotonic() - started:.0f}s"
+    )
+    for deployment in deployments:
+        release.kubectl(
+            "rollout", "status", f"deployment/{deployment['metadata']['name']}", "--timeout=300s",
+            timeout=330.0,
+        )  # fmt: skip
+    started = time.monotonic()
+    _settled_once(urls, load)
+    print(f"settled and checked in {time.monotonic() - started:.0f}s")
