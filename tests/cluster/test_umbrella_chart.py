@@ -439,15 +439,15 @@ def _load_claim(npi: str, number: int) -> dict[str, Any]:
 
 
 class _Load:
-    """Claims posted through intake's NodePort, each read back from intake, adjudication and
-    the audit log, until stopped or `claims` are accepted: every answer is counted, every
-    failure kept. A claim is posted with an Idempotency-Key and, as a careful client does,
-    posted again with it until it is accepted, so that each claim is accepted exactly once
-    whatever fails. One connection per request, as each client of an Ingress has its own: a
-    kept-alive connection would stay pinned to the pod it was opened to, whatever the
-    Service's endpoints say."""
+    """`claims` claims posted through intake's NodePort, each read back from intake,
+    adjudication and the audit log (cut short only when the test ends first): every answer is
+    counted, every failure kept. A claim is posted with an Idempotency-Key and, as a careful
+    client does, posted again with it until it is accepted, so that each claim is accepted
+    exactly once whatever fails. One connection per request, as each client of an Ingress has
+    its own: a kept-alive connection would stay pinned to the pod it was opened to, whatever
+    the Service's endpoints say."""
 
-    def __init__(self, urls: dict[str, str], npi: str, claims: int | None = None) -> None:
+    def __init__(self, urls: dict[str, str], npi: str, claims: int) -> None:
         self.urls = urls
         self.npi = npi
         self.claims = claims
@@ -504,7 +504,7 @@ class _Load:
             timeout=30.0,
             limits=httpx.Limits(max_keepalive_connections=0),
         ) as client:
-            while not self._stop.is_set() and len(self.accepted) != self.claims:
+            while not self._stop.is_set() and len(self.accepted) < self.claims:
                 claim_id = self._submit(client)
                 self.accepted.append(claim_id)
                 self._request(client, "GET", f"{intake}/v1/claims/{claim_id}", {200})
