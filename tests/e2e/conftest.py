@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from claimflow_devstack import processes
+from claimflow_devstack.otelcol import Collector
+from claimflow_devstack.otlp_receiver import OtlpReceiver, otlp_receiver
 from claimflow_devstack.paths import example_plans_dir
 from claimflow_devstack.services import SERVICES, ServiceSpec, service
 from claimflow_devstack.stack import api_keys_config, service_env
-
-from .otlp_receiver import OtlpReceiver, otlp_receiver
 
 API_KEY = "e2e-key"
 READY_TIMEOUT = 120.0
@@ -183,21 +183,28 @@ def pipeline(
     postgres_server: Any, kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TracedPipeline]:
     """The whole pipeline, `API_KEY` allowed everything (the payer's reads included), every
-    process exporting OTLP to a receiver on loopback. Started once per module: its tests follow
-    claims of their own (each its own trace) through it."""
-    logs = tmp_path_factory.mktemp("pipeline") / "logs"
+    process exporting OTLP to the real Collector with the project's gateway configuration
+    (claimflow_devstack.otelcol), which exports to a receiver on loopback: the tests read
+    what the Collector let out. Started once per module: its tests follow claims of their own
+    (each its own trace) through it."""
+    data = tmp_path_factory.mktemp("pipeline")
+    logs = data / "logs"
     with otlp_receiver() as receiver:
-        otlp = {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            # Export within a fraction of a second instead of the default 5 s.
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-        }
-        # Inside the receiver's block: the processes flush their last spans as they stop.
-        prefix = f"t{secrets.token_hex(4)}."
-        with whole_pipeline(
-            postgres_server, kafka_broker, prefix, logs, key=API_KEY, env=otlp
-        ) as running:
-            yield TracedPipeline(**vars(running), receiver=receiver)
+        collector = Collector.start(data / "otelcol", receiver.endpoint)
+        try:
+            otlp = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_endpoint,
+                # Export within a fraction of a second instead of the default 5 s.
+                "OTEL_BSP_SCHEDULE_DELAY": "200",
+            }
+            # Inside the Collector's block: the processes flush their last spans as they stop.
+            prefix = f"t{secrets.token_hex(4)}."
+            with whole_pipeline(
+                postgres_server, kafka_broker, prefix, logs, key=API_KEY, env=otlp
+            ) as running:
+                yield TracedPipeline(**vars(running), receiver=receiver)
+        finally:
+            collector.stop()
 
 
 def wait_for(probe: Callable[[], bool], within: float, what: str) -> None:

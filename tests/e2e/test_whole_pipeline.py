@@ -1,7 +1,8 @@
 """The whole pipeline as real processes, as `make run` starts them: intake API and worker,
 adjudication API and worker, the fake payments system, audit-log API and worker, on the
-session's PostgreSQL and Kafka, each exporting spans over OTLP/HTTP to a receiver on loopback.
-Started once for this module; each test follows its own claim.
+session's PostgreSQL and Kafka, each exporting spans over OTLP/HTTP to the real Collector with
+the project's gateway configuration, which exports to a receiver on loopback. Started once for
+this module; each test follows its own claim.
 
 - One claim, one trace: a claim is submitted and followed until it is paid and audited; then
   the trace is checked as a tree (who is whose parent, across Kafka), for the messaging
@@ -23,11 +24,11 @@ from typing import Any
 
 import httpx
 
+from claimflow_devstack.otlp_receiver import ReceivedSpan
 from claimflow_devstack.testing import run_cli
 from claimflow_shared.x12 import read_interchange
 
 from .conftest import API_KEY, Pipeline, TracedPipeline, wait_for
-from .otlp_receiver import ReceivedSpan
 
 SUBSCRIBER = "SUB-7730189502"
 SERVICE_DATE = "2019-07-14"
@@ -99,11 +100,16 @@ def test_a_claim_is_one_trace_from_the_http_request_to_the_audit_log(
     topic = {t: f"{stack.topic_prefix}{t}" for t in ("claims.submitted", "claims.adjudicated")}
     topic |= {t: f"{stack.topic_prefix}{t}" for t in ("payments.requested", "payments.completed")}
 
-    (root,) = [
-        s
-        for s in stack.receiver.spans()
-        if (s.service, s.kind, s.name) == ("intake", "server", "POST /v1/claims")
-    ]
+    def roots() -> list[ReceivedSpan]:
+        return [
+            s
+            for s in stack.receiver.spans()
+            if (s.service, s.kind, s.name) == ("intake", "server", "POST /v1/claims")
+        ]
+
+    # The Collector batches for up to 5 s before it exports.
+    wait_for(lambda: bool(roots()), 30, "the Collector exporting the claim's first span")
+    (root,) = roots()
     trace_id = root.trace_id
     expected = [
         ("intake", "producer", f"{topic['claims.submitted']} publish"),

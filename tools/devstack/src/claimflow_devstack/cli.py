@@ -55,6 +55,7 @@ def prepare() -> int:
     for name, path in kube.build_all().items():
         _say(f"{name + ':':<12}{path}")
     _say(f"hydra:      {go_tools.HYDRA.ensure_built()}")
+    _say(f"otelcol:    {go_tools.OTELCOL.ensure_built()}")
     _say(f"promtool:   {promtool.promtool_binary()}")
     # The benchmarks' load generator; the wrk driver's test runs it.
     load_generator = wrk.find_wrk()

@@ -119,7 +119,8 @@ def go_binary() -> str:
 
 
 def _wrapper_version(module: Path, requirement: str) -> str:
-    pattern = rf"^\s*require\s+{re.escape(requirement)}\s+(\S+)"
+    # `require X v1` on its own, or X's line in a `require ( ... )` block.
+    pattern = rf"^\s*(?:require\s+)?{re.escape(requirement)}\s+(v\S+)"
     match = re.search(pattern, (module / "go.mod").read_text(), re.MULTILINE)
     if match is None:
         raise MissingToolError(f"{module}/go.mod does not require {requirement}")
@@ -174,4 +175,14 @@ HYDRA = GoTool(
     "github.com/ory/hydra/v2",
     _wrapper_version(_HYDRA_MODULE, "github.com/ory/hydra/v2"),
     wrapper_module=_HYDRA_MODULE,
+)
+
+_OTELCOL_MODULE = repo_root() / "tools" / "devstack" / "go" / "otelcol"
+# The OpenTelemetry Collector with the components of the project's Collector configurations
+# (claimflow_devstack.otelcol runs it); every component at the release of this core module.
+OTELCOL = GoTool(
+    "otelcol",
+    "claimflow.local/otelcol",
+    _wrapper_version(_OTELCOL_MODULE, "go.opentelemetry.io/collector/otelcol"),
+    wrapper_module=_OTELCOL_MODULE,
 )

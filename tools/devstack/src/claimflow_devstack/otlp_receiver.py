@@ -1,8 +1,10 @@
-"""A minimal OTLP/HTTP trace receiver on loopback: what a collector would receive, decoded.
+"""A minimal OTLP/HTTP trace receiver on loopback: what a backend (Tempo) would receive,
+decoded.
 
-The services export with the OTLP/HTTP protobuf exporter (see claimflow_shared.telemetry);
-this server accepts `POST /v1/traces`, decodes each `ExportTraceServiceRequest` with the
-opentelemetry-proto classes and keeps every span, flattened, for the test to query.
+The Collector (claimflow_devstack.otelcol) exports to it over OTLP/HTTP, as the services do
+(see claimflow_shared.telemetry); this server accepts `POST /v1/traces`, decodes each
+`ExportTraceServiceRequest` with the opentelemetry-proto classes and keeps every span,
+flattened, for the test to query.
 """
 
 from __future__ import annotations
