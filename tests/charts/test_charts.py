@@ -351,7 +351,7 @@ def test_api_pods_keep_serving_while_they_are_taken_out_of_rotation(
     for deployment in by_kind(docs, "Deployment"):
         (container,) = pod_spec(deployment)["containers"]
         sleeps[component(deployment)] = container.get("lifecycle", {}).get("preStop")
-    assert sleeps == {"api": {"exec": {"command": ["sleep", "5"]}}, "worker": None}
+    assert sleeps == {"api": {"exec": {"command": ["sleep", "10"]}}, "worker": None}
     off = chart_workspace.template(Scenario(chart, "defaults"), "--set", "preStopSleepSeconds=0")
     assert all("lifecycle" not in pod_spec(d)["containers"][0] for d in by_kind(off, "Deployment"))
     with pytest.raises(HelmError, match=r"preStopSleepSeconds must be shorter than"):
@@ -687,6 +687,7 @@ def test_umbrella_global_values_reach_every_service(rendered: dict[str, Docs]) -
         )
         assert config["CLAIMFLOW_KAFKA_TOPIC_PREFIX"] == "prod."
         assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector.")
+        assert config["OTEL_RESOURCE_ATTRIBUTES"] == "deployment.environment.name=production"
     images = {
         c["image"]
         for d in by_kind(rendered["claimflow-ingress"], "Deployment")

@@ -32,6 +32,9 @@ case), so they never show in `kubectl describe` or the process environment.
 {{- with ($global.otlpEndpoint | default .Values.otlpEndpoint) }}
 {{- $_ := set $data "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- end }}
+{{- /* Each span says which environment sent it (the SDK reads this variable into its
+resource); the gateway Collector cannot tell. */}}
+{{- $_ := set $data "OTEL_RESOURCE_ATTRIBUTES" (printf "deployment.environment.name=%s" .Values.environment) }}
 {{- /* The services bind 127.0.0.1 by default; in a pod they must answer the kubelet. */}}
 {{- $_ := set $data "CLAIMFLOW_HTTP_HOST" "0.0.0.0" }}
 {{- if .Values.api }}
