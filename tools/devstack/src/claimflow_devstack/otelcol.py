@@ -1,17 +1,19 @@
 """The OpenTelemetry Collector, built from its Go modules (tools/devstack/go/otelcol), running
-the project's own gateway configuration (k8s/observability/otel-collector/config.yaml) on
-127.0.0.1.
+the project's own gateway configuration (k8s/observability/otel-collector/config.yaml), on
+127.0.0.1 or as a pod of the local node.
 
-Off the cluster, two things of that configuration cannot stay as they are, and only they
-change: `k8sattributes` is left out (it asks the API server which pod sent each span, and
-there are no pods here), and every pipeline exports over OTLP/HTTP to one endpoint the caller
-gives (a receiver of its own) instead of Tempo, Prometheus and Loki. The receivers, the PHI
-processors, the memory limiter and the batching are the configuration's own.
+Two things of that configuration cannot stay as they are here, and only they change:
+`k8sattributes` is left out (it asks the API server which pod sent each span, and the local
+node's API server is out of the pods' reach, as there are no pods at all on 127.0.0.1), and
+the pipelines export to what the caller gives (a receiver or files of its own) instead of
+Tempo, Prometheus and Loki. The receivers, the PHI processors, the memory limiter and the
+batching are the configuration's own.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,31 @@ import yaml
 from claimflow_devstack import processes
 from claimflow_devstack.go_tools import OTELCOL
 from claimflow_devstack.paths import repo_root
+from claimflow_devstack.scratch_images import ScratchImage
 
 HOST = processes.LOCALHOST
 GATEWAY_CONFIG = repo_root() / "k8s" / "observability" / "otel-collector" / "config.yaml"
-# What the local configuration leaves out, and why: see the module's docstring.
+# What the configurations here leave out, and why: see the module's docstring.
 CLUSTER_ONLY_PROCESSORS = frozenset({"k8sattributes"})
-LOCAL_EXPORTER = "otlp_http/local"
+# The image of the Collector on the local node: the static binary alone.
+IMAGE = f"claimflow-otelcol:{OTELCOL.version}"
+
+
+def gateway_config(exporters: Mapping[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The gateway configuration without what needs the API server, each pipeline exporting
+    to `exporters[its signal]`: (the exporter's name, its settings)."""
+    config: dict[str, Any] = copy.deepcopy(yaml.safe_load(GATEWAY_CONFIG.read_text()))
+    for name in CLUSTER_ONLY_PROCESSORS:
+        del config["processors"][name]
+    config["exporters"] = {}
+    for signal, pipeline in config["service"]["pipelines"].items():
+        name, settings = exporters[signal]
+        config["exporters"][name] = settings
+        pipeline["processors"] = [
+            p for p in pipeline["processors"] if p not in CLUSTER_ONLY_PROCESSORS
+        ]
+        pipeline["exporters"] = [name]
+    return config
 
 
 def local_gateway_config(
@@ -33,21 +54,14 @@ def local_gateway_config(
 ) -> dict[str, Any]:
     """The gateway configuration with its listeners on 127.0.0.1 and everything exported to
     `export_to` (an OTLP/HTTP base URL: the exporter appends /v1/traces and the like)."""
-    config: dict[str, Any] = copy.deepcopy(yaml.safe_load(GATEWAY_CONFIG.read_text()))
+    exporter = ("otlp_http/local", {"endpoint": export_to})
+    config = gateway_config(dict.fromkeys(("traces", "metrics", "logs"), exporter))
     protocols = config["receivers"]["otlp"]["protocols"]
     protocols["grpc"]["endpoint"] = f"{HOST}:{grpc_port}"
     protocols["http"]["endpoint"] = f"{HOST}:{http_port}"
     config["extensions"]["health_check"]["endpoint"] = f"{HOST}:{health_port}"
     for reader in config["service"]["telemetry"]["metrics"]["readers"]:
         reader["pull"]["exporter"]["prometheus"].update(host=HOST, port=metrics_port)
-    for name in CLUSTER_ONLY_PROCESSORS:
-        del config["processors"][name]
-    config["exporters"] = {LOCAL_EXPORTER: {"endpoint": export_to}}
-    for pipeline in config["service"]["pipelines"].values():
-        pipeline["processors"] = [
-            p for p in pipeline["processors"] if p not in CLUSTER_ONLY_PROCESSORS
-        ]
-        pipeline["exporters"] = [LOCAL_EXPORTER]
     return config
 
 
@@ -91,3 +105,8 @@ class Collector:
     def stop(self) -> None:
         # The Collector flushes its batches when told to stop.
         processes.stop(self._proc, 15.0)
+
+
+def image() -> ScratchImage:
+    """The Collector's image for the local node: its static binary, FROM scratch."""
+    return ScratchImage(IMAGE, {"otelcol": OTELCOL.ensure_built()}, ["/otelcol"])
