@@ -11,10 +11,11 @@ in through intake's API with the values file's API key and is followed: accepted
 by the adjudication worker with its net fee, paid by the payments system's stand-in that
 k8s/data/local runs (claimflow-payments-fake), counted in the top providers, on the audit
 log's timeline, whose hash chain verifies, and one trace in what the gateway Collector of
-k8s/observability (a pod of the namespace) exported, without PHI. Then the release is rolled
-by `helm upgrade` and back by `helm rollback` under load without a failed request, and goes
-through chaos (a pod of every Deployment and the broker deleted under load) without a claim
-lost or counted twice.
+k8s/observability (a pod of the namespace) exported, without PHI. Prometheus, with the
+stack's configuration and rules, scrapes every pod and fires ClaimflowConsumerGone while the
+adjudication worker is scaled to zero under load. Then the release is rolled by `helm upgrade`
+and back by `helm rollback` under load without a failed request, and goes through chaos (a pod
+of every Deployment and the broker deleted under load) without a claim lost or counted twice.
 """
 
 from __future__ import annotations
@@ -42,11 +43,16 @@ from claimflow_devstack.images import build_local_images, local_cluster_images, 
 from claimflow_devstack.kube import run_helm
 from claimflow_devstack.kube_node import KubeNode
 from claimflow_devstack.paths import example_plans_dir, repo_root
+from claimflow_devstack.processes import free_port
+from claimflow_devstack.promtool import PROMETHEUS_IMAGE, prometheus_image
 
 REPO = repo_root()
 CHARTS = REPO / "charts"
 LOCAL_DATA = REPO / "k8s" / "data" / "local"
 COLLECTOR = REPO / "k8s" / "observability" / "otel-collector" / "collector.yaml"
+PROMETHEUS = REPO / "k8s" / "observability" / "prometheus"
+# Where the kubelet mounts a pod's ServiceAccount token and the cluster's CA.
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 VALUES = CHARTS / "claimflow" / "values-local.yaml"
 # The local values, every service sending its spans to the Collector of the namespace.
 VALUES_ARGS = ("--values", str(VALUES), "--set", "global.otlpEndpoint=http://otel-collector:4318")
@@ -352,12 +358,14 @@ def release(
             ],
             timeout=330.0,
         )  # fmt: skip
+        instance = f"app.kubernetes.io/instance={RELEASE}"
         # `helm uninstall --wait` returns before the pods are gone. Waiting for them keeps
         # the Collector up while they flush their last spans to it on their way out; if it
-        # went with the namespace, they would retry until their grace period ran out.
+        # went with the namespace, they would retry until their grace period ran out. (Only
+        # the Deployments' pods: the migrations hooks' Jobs outlive an uninstall.)
         kube_node.kubectl(
-            "-n", namespace, "wait", "--for=delete", "pod",
-            "-l", f"app.kubernetes.io/instance={RELEASE}", "--timeout=120s",
+            "-n", namespace, "wait", "--for=delete", "pod", "--timeout=120s",
+            "-l", f"{instance},app.kubernetes.io/component in (api,worker)",
             timeout=150.0, check=False,
         )  # fmt: skip
         lap("release uninstalled")
@@ -530,6 +538,179 @@ def test_a_claim_is_accepted_adjudicated_paid_and_audited(
         assert phi not in text
 
 
+def _prometheus(namespace: str, api_server: str, port: int) -> list[dict[str, Any]]:
+    """Prometheus with the configuration and alert rules of k8s/observability, discovering the
+    namespace's pods through the API server. The local node's API server listens on its
+    loopback only, so the pod shares the node's network (it reaches the pods' addresses
+    through the bridge) and listens on 127.0.0.1 there; kubernetes_sd names the API server and
+    the namespace, whose pods a Role lets it list, instead of the in-cluster defaults."""
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    for job in config["scrape_configs"]:
+        if job["job_name"] == "prometheus":
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+        for discovery in job.get("kubernetes_sd_configs", []):
+            discovery.update(
+                api_server=api_server,
+                namespaces={"names": [namespace]},
+                tls_config={"ca_file": f"{SERVICE_ACCOUNT}/ca.crt"},
+                authorization={"credentials_file": f"{SERVICE_ACCOUNT}/token"},
+            )
+    meta = {"name": "prometheus", "namespace": namespace}
+    labels = {"app.kubernetes.io/name": "prometheus"}
+    url = f"http://127.0.0.1:{port}"
+    probe = {"httpGet": {"host": "127.0.0.1", "port": port, "path": "/-/ready"}}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "prometheus",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": namespace}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            "data": {
+                "prometheus.yml": yaml.safe_dump(config, sort_keys=False),
+                "claimflow.yaml": (PROMETHEUS / "rules.yaml").read_text(),
+            },
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta | {"labels": labels},
+            "spec": {
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},  # one port on the node's loopback
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": "prometheus",
+                        "hostNetwork": True,
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534},
+                        "containers": [
+                            {
+                                "name": "prometheus",
+                                "image": PROMETHEUS_IMAGE,
+                                "imagePullPolicy": "Never",
+                                "args": [
+                                    "--config.file=/etc/prometheus/prometheus.yml",
+                                    "--storage.tsdb.path=/data",
+                                    f"--web.listen-address=127.0.0.1:{port}",
+                                    f"--web.external-url={url}",
+                                ],
+                                "readinessProbe": probe,
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": "/etc/prometheus"},
+                                    {"name": "data", "mountPath": "/data"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "config",
+                                "configMap": {
+                                    "name": "prometheus",
+                                    "items": [
+                                        {"key": "prometheus.yml", "path": "prometheus.yml"},
+                                        {"key": "claimflow.yaml", "path": "rules/claimflow.yaml"},
+                                    ],
+                                },
+                            },
+                            {"name": "data", "emptyDir": {}},
+                        ],
+                    },
+                },
+            },
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def prometheus(release: Release) -> str:
+    """Prometheus in the release's namespace; its API's URL on 127.0.0.1."""
+    assert release.node.cluster is not None
+    port = free_port()
+    release.node.load_image(prometheus_image())
+    release.node.apply(_prometheus(release.namespace, release.node.cluster.server, port))
+    release.kubectl(
+        "rollout", "status", "deployment/prometheus", f"--timeout={WAIT}", timeout=330.0
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+def test_prometheus_scrapes_every_pod_and_evaluates_every_rule(
+    release: Release, prometheus: str
+) -> None:
+    """Every pod of the release (and the Collector) is a target that is up, every rule of
+    rules.yaml evaluates without error on what they report, and with claims flowing no
+    pipeline alert fires."""
+    expected = {
+        p["metadata"]["name"]
+        for p in release.get("pods", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+        if p["status"]["phase"] == "Running"
+    }
+    expected |= {
+        p["metadata"]["name"]
+        for p in release.get("pods", "-l", "app.kubernetes.io/name=otel-collector")["items"]
+    }
+    up: set[str] = set()
+    rules: list[dict[str, Any]] = []
+
+    def scraped() -> bool:
+        targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]
+        up.clear()
+        up.update(
+            t["labels"]["pod"]
+            for t in targets["activeTargets"]
+            if t["labels"].get("job") == "kubernetes-pods" and t["health"] == "up"
+        )
+        groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        rules[:] = [r for g in groups for r in g["rules"]]
+        # "unknown" until a rule's first evaluation, "err" when it failed.
+        return expected <= up and bool(rules) and all(r["health"] == "ok" for r in rules)
+
+    def missing() -> str:
+        failing = [(r["name"], r["health"], r.get("lastError")) for r in rules]
+        failing = [f for f in failing if f[1] != "ok"]
+        return f"targets up: {sorted(up)} of {sorted(expected)}; rules not ok: {failing}"
+
+    _wait_for(scraped, 120, missing)
+    written = yaml.safe_load((PROMETHEUS / "rules.yaml").read_text())
+    assert {r["name"] for r in rules} == {
+        r.get("alert") or r.get("record") for g in written["groups"] for r in g["rules"]
+    }
+    firing = [r["name"] for r in rules if r.get("type") == "alerting" and r["state"] == "firing"]
+    assert firing == []
+    # The services' own series arrive: the claim of the test before was accepted and adjudicated.
+    for metric in ("claimflow_claims_accepted_total", "claimflow_claims_adjudicated_total"):
+        result = httpx.get(
+            f"{prometheus}/api/v1/query", params={"query": f"sum({metric})"}, timeout=10
+        ).json()["data"]["result"]
+        assert result, metric
+        assert float(result[0]["value"][1]) >= 1, metric
+
+
 def _answers(client: httpx.Client, url: str) -> bool:
     try:
         return client.get(url).status_code == 200
@@ -540,6 +721,7 @@ def _answers(client: httpx.Client, url: str) -> bool:
 # The load tests' claims: a provider of their own each, a net fee of 1.00 a claim.
 UPGRADE_NPI = "1497775530"
 CHAOS_NPI = "1244567891"
+SCALED_NPI = "1356789010"
 
 
 def _load_claim(npi: str, number: int) -> dict[str, Any]:
@@ -677,6 +859,48 @@ def _settled_once(urls: dict[str, str], load: _Load) -> None:
         assert verified["valid"] is True, verified
 
 
+def _consumer_gone(prometheus: str) -> list[dict[str, Any]]:
+    """The ClaimflowConsumerGone alerts about adjudication, from Prometheus's alerts API."""
+    alerts = httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    return [
+        a
+        for a in alerts
+        if a["labels"]["alertname"] == "ClaimflowConsumerGone"
+        and a["labels"].get("service") == "adjudication"
+    ]
+
+
+@pytest.mark.timeout(900)
+def test_the_adjudication_worker_scaled_to_zero_fires_an_alert_until_it_is_back(
+    release: Release, api_ports: dict[str, int], prometheus: str
+) -> None:
+    """With claims arriving, the adjudication worker is scaled to zero: its consumer group
+    stops reporting, and Prometheus fires ClaimflowConsumerGone (the lag alert cannot: lag is
+    what the workers report). Scaled back to one, the alert resolves, and every claim accepted
+    meanwhile is adjudicated, paid and counted once."""
+    urls = {s: f"http://127.0.0.1:{api_ports[s]}" for s in SERVICES}
+    worker = f"deployment/{RELEASE}-adjudication-worker"
+    assert _consumer_gone(prometheus) == []
+    started = time.monotonic()
+    with _Load(urls, SCALED_NPI, claims=300) as load:
+        release.kubectl("scale", worker, "--replicas=0")
+
+        def firing() -> bool:
+            return any(a["state"] == "firing" for a in _consumer_gone(prometheus))
+
+        # Pending from the first evaluation without the worker's series, firing 2 min later.
+        _wait_for(firing, 300, "ClaimflowConsumerGone firing for adjudication")
+        fired = time.monotonic() - started
+        release.kubectl("scale", worker, "--replicas=1")
+        release.kubectl("rollout", "status", worker, f"--timeout={WAIT}", timeout=330.0)
+        _wait_for(lambda: _consumer_gone(prometheus) == [], 180, "the alert resolved")
+        resolved = time.monotonic() - started
+        load.finish(300)
+    assert load.failures == [], f"{len(load.failures)} of {load.answered}: {load.failures[:10]}"
+    print(f"worker at zero: alert firing after {fired:.0f}s, resolved at {resolved:.0f}s")
+    _settled_once(urls, load)
+
+
 def _release_pods(release: Release) -> dict[str, list[dict[str, Any]]]:
     """The release's Deployments' pods (not its Jobs'), by Deployment."""
     pods: dict[str, list[dict[str, Any]]] = {}
@@ -776,13 +1000,17 @@ def test_a_pod_of_each_deployment_and_the_broker_deleted_under_load_lose_and_dou
         _wait_for(lambda: len(load.accepted) >= 100, 120, "100 claims accepted before the faults")
         deployments = release.get("deployments")["items"]
         victims = ["claimflow-kafka-0"]
+        # Prometheus is the tests' observer (its pod holds a port of the node's loopback).
+        deployments = [d for d in deployments if d["metadata"]["name"] != "prometheus"]
         for deployment in deployments:
             labels = deployment["spec"]["selector"]["matchLabels"]
             selector = ",".join(f"{k}={v}" for k, v in labels.items())
             pods = release.get("pods", "-l", selector)["items"]
             victims.append(pods[0]["metadata"]["name"])
-        # The release's six, the payments stand-in and the Collector, and the broker.
-        assert len(victims) == len(SERVICES) * 2 + 3
+        # Among them the release's six, the payments stand-in and the Collector.
+        names = {d["metadata"]["name"] for d in deployments}
+        ours = {f"{RELEASE}-{s}-{p}" for s in SERVICES for p in ("api", "worker")}
+        assert ours | {"claimflow-payments-fake", "otel-collector"} <= names
         release.kubectl("delete", "pod", *victims, "--wait=false")
         load.finish(600)
     print(
