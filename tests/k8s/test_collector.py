@@ -314,7 +314,6 @@ def _exported(receiver: OtlpReceiver, trace_id: str) -> ReceivedSpan:
     return span
 
 
-@pytest.mark.integration
 def test_the_collector_exports_spans_without_phi_and_with_everything_else(
     gateway: tuple[Collector, OtlpReceiver],
 ) -> None:
@@ -342,7 +341,6 @@ def test_the_collector_exports_spans_without_phi_and_with_everything_else(
     assert {k: span.attributes.get(k) for k in kept} == kept
 
 
-@pytest.mark.integration
 def test_the_collector_reports_what_it_received_and_sent(
     gateway: tuple[Collector, OtlpReceiver],
 ) -> None:

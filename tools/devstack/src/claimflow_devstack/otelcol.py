@@ -3,16 +3,15 @@ the project's own gateway configuration (k8s/observability/otel-collector/config
 127.0.0.1 or as a pod of the local node.
 
 Two things of that configuration cannot stay as they are here, and only they change:
-`k8sattributes` is left out (it asks the API server which pod sent each span, and the local
-node's API server is out of the pods' reach, as there are no pods at all on 127.0.0.1), and
-the pipelines export to what the caller gives (a receiver or files of its own) instead of
+`k8sattributes` is left out (it asks the API server which pod sent each span: on 127.0.0.1
+there are no pods, and the local node's API server is out of its pods' reach), and the
+pipelines export to what the caller gives (a receiver or files of its own) instead of
 Tempo, Prometheus and Loki. The receivers, the PHI processors, the memory limiter and the
 batching are the configuration's own.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ IMAGE = f"claimflow-otelcol:{OTELCOL.version}"
 def gateway_config(exporters: Mapping[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """The gateway configuration without what needs the API server, each pipeline exporting
     to `exporters[its signal]`: (the exporter's name, its settings)."""
-    config: dict[str, Any] = copy.deepcopy(yaml.safe_load(GATEWAY_CONFIG.read_text()))
+    config: dict[str, Any] = yaml.safe_load(GATEWAY_CONFIG.read_text())
     for name in CLUSTER_ONLY_PROCESSORS:
         del config["processors"][name]
     config["exporters"] = {}
