@@ -48,9 +48,14 @@ from claimflow_shared.settings import ServiceSettings
 from .connection import connection_config
 from .consumer_health import DeadLetterBudget, ProgressTracker, Verdict
 from .producer import OutgoingMessage, Publisher
+from .rejoin_fix import apply as apply_rejoin_fix
 from .tracing import carrier_from, extract_context
 
 log = logging.getLogger(__name__)
+
+# Every group member of the services is an EventConsumer: the client's rebalance fix is in
+# place before the first one joins.
+apply_rejoin_fix()
 
 EVENTS_CONSUMED = Counter(
     "claimflow_events_consumed_total",
