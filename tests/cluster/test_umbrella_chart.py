@@ -53,6 +53,7 @@ from .observability import (
     exported_spans,
     prometheus_objects,
 )
+from .timeline import Timeline
 
 REPO = repo_root()
 CHARTS = REPO / "charts"
@@ -61,6 +62,8 @@ VALUES = CHARTS / "claimflow" / "values-local.yaml"
 # The local values, every service sending its spans to the Collector of the namespace.
 VALUES_ARGS = ("--values", str(VALUES), "--set", "global.otlpEndpoint=http://otel-collector:4318")
 RELEASE = "cf"
+# The label every object of the release carries.
+INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 # The key values-local.yaml configures for every service (its sha256 is in the file).
 API_KEY = "local-only-api-key"
 SERVICES = ("intake", "adjudication", "audit-log")
@@ -300,14 +303,13 @@ def release(
             ],
             timeout=330.0,
         )  # fmt: skip
-        instance = f"app.kubernetes.io/instance={RELEASE}"
         # `helm uninstall --wait` returns before the pods are gone. Waiting for them keeps
         # the Collector up while they flush their last spans to it on their way out; if it
         # went with the namespace, they would retry until their grace period ran out. (Only
         # the Deployments' pods: the migrations hooks' Jobs outlive an uninstall.)
         kube_node.kubectl(
             "-n", namespace, "wait", "--for=delete", "pod", "--timeout=120s",
-            "-l", f"{instance},app.kubernetes.io/component in (api,worker)",
+            "-l", f"{INSTANCE},app.kubernetes.io/component in (api,worker)",
             timeout=150.0, check=False,
         )  # fmt: skip
         lap("release uninstalled")
@@ -499,11 +501,7 @@ def test_prometheus_scrapes_every_pod_and_evaluates_every_rule(
     """Every pod of the release (and the Collector) is a target that is up, every rule of
     rules.yaml evaluates without error on what they report, and with claims flowing no
     pipeline alert fires."""
-    expected = {
-        p["metadata"]["name"]
-        for p in release.get("pods", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
-        if p["status"]["phase"] == "Running"
-    }
+    expected = {p["metadata"]["name"] for found in _release_pods(release).values() for p in found}
     expected |= {
         p["metadata"]["name"]
         for p in release.get("pods", "-l", "app.kubernetes.io/name=otel-collector")["items"]
@@ -587,6 +585,8 @@ class _Load:
         self.accepted: list[str] = []
         self.answered = 0
         self.failures: list[str] = []
+        # When each failure happened (monotonic), to be matched with a Timeline.
+        self.failed_at: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="load", daemon=True)
 
@@ -610,13 +610,17 @@ class _Load:
         try:
             response = client.request(method, url, **kw)
         except httpx.HTTPError as exc:
-            self.failures.append(f"{method} {url}: {exc!r}")
+            self._failed(f"{method} {url}: {exc!r}")
             return None
         self.answered += 1
         if response.status_code not in ok:
-            self.failures.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
+            self._failed(f"{method} {url}: {response.status_code} {response.text[:200]}")
             return None
         return response
+
+    def _failed(self, what: str) -> None:
+        self.failures.append(what)
+        self.failed_at.append(time.monotonic())
 
     def _submit(self, client: httpx.Client) -> str:
         """One claim, accepted: posted again with its key after any failure (never given up
@@ -649,6 +653,25 @@ class _Load:
     def wait_for_answers(self, count: int, timeout: float) -> None:
         start = self.answered
         _wait_for(lambda: self.answered - start >= count, timeout, f"{count} answers under load")
+
+
+def _timeline(release: Release) -> Timeline:
+    return Timeline(release.node, release.namespace, f"{INSTANCE},app.kubernetes.io/component=api")
+
+
+def _answered_every_request(release: Release, load: _Load, timeline: Timeline) -> None:
+    """Fails, if any request failed, with what the API pods and their endpoints went through
+    around each failure and the namespace's Warning events (probe failures, restarts)."""
+    if not load.failures:
+        return
+    warnings = release.kubectl(
+        "get", "events", "--field-selector=type=Warning", "--sort-by=.lastTimestamp"
+    )
+    pytest.fail(
+        f"{len(load.failures)} of {load.answered} requests failed: {load.failures[:10]}\n"
+        f"The API pods and the endpoints around the failures:\n"
+        f"{timeline.around(load.failed_at)}\nWarning events:\n{warnings}"
+    )
 
 
 def _settled_once(urls: dict[str, str], load: _Load) -> None:
@@ -716,7 +739,7 @@ def test_the_adjudication_worker_scaled_to_zero_fires_an_alert_until_it_is_back(
     worker = f"deployment/{RELEASE}-adjudication-worker"
     assert _consumer_gone(prometheus) == []
     started = time.monotonic()
-    with _Load(urls, SCALED_NPI, claims=300) as load:
+    with _timeline(release) as timeline, _Load(urls, SCALED_NPI, claims=300) as load:
         release.kubectl("scale", worker, "--replicas=0")
 
         def firing() -> bool:
@@ -730,7 +753,7 @@ def test_the_adjudication_worker_scaled_to_zero_fires_an_alert_until_it_is_back(
         _wait_for(lambda: _consumer_gone(prometheus) == [], 180, "the alert resolved")
         resolved = time.monotonic() - started
         load.finish(300)
-    assert load.failures == [], f"{len(load.failures)} of {load.answered}: {load.failures[:10]}"
+    _answered_every_request(release, load, timeline)
     print(f"worker at zero: alert firing after {fired:.0f}s, resolved at {resolved:.0f}s")
     _settled_once(urls, load)
 
@@ -738,8 +761,7 @@ def test_the_adjudication_worker_scaled_to_zero_fires_an_alert_until_it_is_back(
 def _release_pods(release: Release) -> dict[str, list[dict[str, Any]]]:
     """The release's Deployments' pods (not its Jobs'), by Deployment."""
     pods: dict[str, list[dict[str, Any]]] = {}
-    selector = f"app.kubernetes.io/instance={RELEASE}"
-    for pod in release.get("pods", "-l", selector)["items"]:
+    for pod in release.get("pods", "-l", INSTANCE)["items"]:
         owners = pod["metadata"].get("ownerReferences", [])
         if any(o["kind"] == "ReplicaSet" for o in owners):
             name = pod["metadata"]["name"].rsplit("-", 2)[0]
@@ -772,7 +794,7 @@ def _rolled_from(release: Release, before: set[str], what: str) -> set[str]:
 
 
 def _log_levels(release: Release) -> set[str]:
-    maps = release.get("configmaps", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+    maps = release.get("configmaps", "-l", INSTANCE)["items"]
     return {m["data"]["CLAIMFLOW_LOG_LEVEL"] for m in maps if "CLAIMFLOW_LOG_LEVEL" in m["data"]}
 
 
@@ -790,7 +812,7 @@ def test_helm_upgrade_and_rollback_roll_every_deployment_without_a_failed_reques
     assert _log_levels(release) == {"INFO"}
     upgraded = [f"--set={s}.logLevel=WARNING" for s in SERVICES]
     started = time.monotonic()
-    with _Load(urls, UPGRADE_NPI) as load:
+    with _timeline(release) as timeline, _Load(urls, UPGRADE_NPI) as load:
         load.wait_for_answers(20, 60)
         release.helm(
             "upgrade", RELEASE, str(release.chart), *VALUES_ARGS, *upgraded,
@@ -804,7 +826,7 @@ def test_helm_upgrade_and_rollback_roll_every_deployment_without_a_failed_reques
         assert _log_levels(release) == {"INFO"}
         _rolled_from(release, rolled, "every Deployment rolled back")
         load.wait_for_answers(20, 60)
-    assert load.failures == [], f"{len(load.failures)} of {load.answered}: {load.failures[:10]}"
+    _answered_every_request(release, load, timeline)
     history = json.loads(release.helm("history", RELEASE, "--output", "json"))
     assert [(h["revision"], h["status"]) for h in history][-3:] == [
         (1, "superseded"),

@@ -201,12 +201,17 @@ class KubeNode:
                 self.down()
             raise
 
+    def kubectl_command(self, *args: str) -> list[str]:
+        """The node's kubectl with `args`, against the node: for a caller that streams its
+        output (`--watch`)."""
+        return [str(KUBECTL.binary), f"--kubeconfig={self.kubeconfig}", *args]
+
     def kubectl(
         self, *args: str, input_text: str | None = None, timeout: float = 120.0, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run the node's kubectl against it; a failure raises with kubectl's stderr."""
         result = subprocess.run(  # noqa: S603 - our binary, arguments from our code
-            [str(KUBECTL.binary), f"--kubeconfig={self.kubeconfig}", *args],
+            self.kubectl_command(*args),
             input=input_text,
             capture_output=True,
             text=True,
