@@ -330,6 +330,12 @@ def component(*, with_enabled: bool) -> Schema:
         "command": COMMAND,
         "port": port("the container's HTTP port: health, metrics (and the API's routes)"),
         "replicaCount": integer(0, description="replicas when autoscaling is off"),
+        "minReadySeconds": integer(
+            0,
+            description=(
+                "seconds a new pod stays ready before a rollout takes out the pod it replaces"
+            ),
+        ),
         "resources": RESOURCES,
         "autoscaling": scaling(1),
         "pdb": PDB,

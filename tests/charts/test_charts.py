@@ -345,13 +345,16 @@ def test_api_pods_keep_serving_while_they_are_taken_out_of_rotation(
     chart_workspace: ChartWorkspace, chart: str
 ) -> None:
     """The API's preStop sleep: the Service stops sending new connections before SIGTERM
-    closes the listener. Workers take no traffic and stop at once."""
+    closes the listener; and a rollout takes an API pod out only once the new one has been
+    ready for five seconds. Workers take no traffic and stop at once."""
     docs = chart_workspace.template(Scenario(chart, "defaults"))
-    sleeps = {}
+    sleeps, ready_for = {}, {}
     for deployment in by_kind(docs, "Deployment"):
         (container,) = pod_spec(deployment)["containers"]
         sleeps[component(deployment)] = container.get("lifecycle", {}).get("preStop")
+        ready_for[component(deployment)] = deployment["spec"]["minReadySeconds"]
     assert sleeps == {"api": {"exec": {"command": ["sleep", "10"]}}, "worker": None}
+    assert ready_for == {"api": 5, "worker": 0}
     off = chart_workspace.template(Scenario(chart, "defaults"), "--set", "preStopSleepSeconds=0")
     assert all("lifecycle" not in pod_spec(d)["containers"][0] for d in by_kind(off, "Deployment"))
     with pytest.raises(HelmError, match=r"preStopSleepSeconds must be shorter than"):

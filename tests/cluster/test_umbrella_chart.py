@@ -804,9 +804,9 @@ def test_helm_upgrade_and_rollback_roll_every_deployment_without_a_failed_reques
 ) -> None:
     """A changed setting rolls every Deployment (the ConfigMap's checksum is in the pod
     template); while it does, and while `helm rollback` rolls them back, the APIs answer every
-    request: a new pod is ready before the old one is taken out (maxSurge), which keeps
-    serving through its preStop sleep while the Service stops routing to it, then finishes
-    its requests in flight."""
+    request: a new pod has been ready for minReadySeconds before the old one is taken out
+    (maxSurge), which keeps serving through its preStop sleep while the Service stops routing
+    to it, then finishes its requests in flight."""
     urls = {s: f"http://127.0.0.1:{api_ports[s]}" for s in SERVICES}
     original = {p["metadata"]["name"] for f in _release_pods(release).values() for p in f}
     assert _log_levels(release) == {"INFO"}

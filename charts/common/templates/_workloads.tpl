@@ -41,6 +41,7 @@ spec:
   replicas: {{ $c.replicaCount }}
   {{- end }}
   revisionHistoryLimit: 5
+  minReadySeconds: {{ $c.minReadySeconds | default 0 }}
   selector:
     matchLabels:
       {{- include "claimflow.labels.matchLabels" . | nindent 6 }}
