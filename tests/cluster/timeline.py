@@ -1,5 +1,5 @@
-"""What the API pods and their Services' endpoints went through while a load ran: when a
-request fails, the test says what the pods and endpoints were doing at that moment."""
+"""What the API pods, their Services' endpoints and kube-proxy went through while a load ran:
+when a request fails, the test says what each was doing at that moment."""
 
 from __future__ import annotations
 
@@ -23,38 +23,42 @@ SLICES = (
 
 
 class Timeline:
-    """`kubectl get --watch` of the API pods and of the namespace's EndpointSlices, every line
-    stamped with the monotonic clock when it arrived (a watch costs next to nothing, where
-    polling would take CPU from the system under test)."""
+    """`kubectl get --watch` of the API pods and of the namespace's EndpointSlices, and what
+    kube-proxy logs as it syncs its rules, every line stamped with the monotonic clock when it
+    arrived (a watch costs next to nothing, where polling would take CPU from the system
+    under test)."""
 
     def __init__(self, node: KubeNode, namespace: str, pod_selector: str) -> None:
-        watches = {
-            "pods": ("get", "pods", "-l", pod_selector, "--watch", "-o", PODS),
-            "endpoints": ("get", "endpointslices", "--watch", "-o", SLICES),
-        }
+        watches = [
+            ("get", "pods", "-l", pod_selector, "--watch", "-o", PODS),
+            ("get", "endpointslices", "--watch", "-o", SLICES),
+        ]
         self.headers: list[str] = []
         self.lines: list[tuple[float, str]] = []
         self._lock = threading.Lock()
+        self._readers: list[threading.Thread] = []
         self._procs = [
-            subprocess.Popen(
-                node.kubectl_command("-n", namespace, *args),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            for args in watches.values()
+            self._start(node.kubectl_command("-n", namespace, *args), header=True)
+            for args in watches
         ]
-        self._readers = [
-            threading.Thread(target=self._read, args=(proc,), daemon=True) for proc in self._procs
-        ]
-        for reader in self._readers:
-            reader.start()
+        # kube-proxy's syncs, begun and done (the node runs it at verbosity 2).
+        self._procs.append(
+            self._start(["tail", "-n", "0", "-F", str(node.kube_proxy_log)], header=False)
+        )
 
-    def _read(self, proc: subprocess.Popen[str]) -> None:
+    def _start(self, argv: list[str], *, header: bool) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        reader = threading.Thread(target=self._read, args=(proc, header), daemon=True)
+        reader.start()
+        self._readers.append(reader)
+        return proc
+
+    def _read(self, proc: subprocess.Popen[str], header: bool) -> None:
         assert proc.stdout is not None
-        header = proc.stdout.readline().rstrip()
-        with self._lock:
-            self.headers.append(header)
+        if header:
+            first = proc.stdout.readline().rstrip()
+            with self._lock:
+                self.headers.append(first)
         for line in proc.stdout:
             with self._lock:
                 self.lines.append((time.monotonic(), line.rstrip()))

@@ -201,6 +201,10 @@ class KubeNode:
                 self.down()
             raise
 
+    @property
+    def kube_proxy_log(self) -> Path:
+        return self.logs / "kube-proxy.log"
+
     def kubectl_command(self, *args: str) -> list[str]:
         """The node's kubectl with `args`, against the node: for a caller that streams its
         output (`--watch`)."""
@@ -596,8 +600,9 @@ state = "{base / "state"}"
         proc = self._started(
             processes.start(
                 "kube-proxy",
-                [str(binary), f"--config={config_path}", "--v=1"],
-                log_path=self.logs / "kube-proxy.log",
+                # Verbosity 2: when each sync of its rules begins and ends.
+                [str(binary), f"--config={config_path}", "--v=2"],
+                log_path=self.kube_proxy_log,
             )
         )
         processes.wait_ready(f"http://{HOST}:{healthz}/healthz", [proc], self._left(deadline))
