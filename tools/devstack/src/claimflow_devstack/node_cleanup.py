@@ -7,6 +7,7 @@ record (claimflow_devstack.host_state) says was not there before the node starte
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,11 @@ from claimflow_devstack.go_tools import KUBE_PROXY
 
 # Chains the kubelet, kube-proxy and the CNI plugins add, by name prefix.
 OWN_CHAIN_PREFIXES = ("KUBE-", "CNI-")
+# The tables iptables (over nf_tables) creates on first use and never deletes: on a host that
+# had none before the node, they are deleted again once nothing is left in them.
+IPTABLES_TABLES = frozenset(
+    f"table {family} {name}" for family in ("ip", "ip6") for name in ("filter", "nat", "mangle")
+)
 
 
 def run_tool(argv: Sequence[str], *, check: bool = True, timeout: float = 60.0) -> str:
@@ -150,8 +156,23 @@ def _remove_added_chains(before: dict[str, Any]) -> None:
                 if chain.startswith(OWN_CHAIN_PREFIXES):
                     run_tool([command, "-t", table, "-X", chain], check=False)
     for table in now["nft_tables"]:
-        if table not in before["nft_tables"] and "kube-proxy" in table:
-            run_tool(["nft", "delete", *table.split()[1:]], check=False)
+        if table in before["nft_tables"]:
+            continue
+        if "kube-proxy" in table or (table in IPTABLES_TABLES and _holds_nothing(table)):
+            run_tool(["nft", "delete", *table.split()], check=False)
+
+
+def _holds_nothing(table: str) -> bool:
+    """Whether an nf_tables table (`table ip filter`) holds only base chains that accept and
+    have no rules: what iptables leaves of a table once its rules and chains are gone."""
+    listing = json.loads(run_tool(["nft", "--json", "list", *table.split()], check=False) or "{}")
+    for item in listing.get("nftables", []):
+        if "metainfo" in item or "table" in item:
+            continue
+        chain = item.get("chain")
+        if chain is None or "hook" not in chain or chain.get("policy") != "accept":
+            return False
+    return True
 
 
 def _delete_interfaces(before: dict[str, Any] | None, bridge: str) -> None:
