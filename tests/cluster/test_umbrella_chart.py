@@ -660,8 +660,9 @@ def _timeline(release: Release) -> Timeline:
 
 
 def _answered_every_request(release: Release, load: _Load, timeline: Timeline) -> None:
-    """Fails, if any request failed, with what the API pods and their endpoints went through
-    around each failure and the namespace's Warning events (probe failures, restarts)."""
+    """Fails, if any request failed, with what the API pods, their endpoints and kube-proxy
+    went through around each failure and the namespace's Warning events (probe failures,
+    restarts)."""
     if not load.failures:
         return
     warnings = release.kubectl(
@@ -669,7 +670,7 @@ def _answered_every_request(release: Release, load: _Load, timeline: Timeline) -
     )
     pytest.fail(
         f"{len(load.failures)} of {load.answered} requests failed: {load.failures[:10]}\n"
-        f"The API pods and the endpoints around the failures:\n"
+        f"The API pods, the endpoints and kube-proxy's syncs around the failures:\n"
         f"{timeline.around(load.failed_at)}\nWarning events:\n{warnings}"
     )
 
