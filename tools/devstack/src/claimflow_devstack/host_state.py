@@ -57,7 +57,8 @@ HOST_PATHS = (
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 # The kubelet's top-level cgroup (cgroupsPerQOS) under every controller.
 KUBEPODS = "kubepods"
-_TABLES = ("filter", "nat", "mangle")
+# The packet-filter tables recorded (and, where the node created them, deleted again).
+IPTABLES_TABLES = ("filter", "nat", "mangle")
 
 
 def _read(path: str) -> str | None:
@@ -71,7 +72,7 @@ def _iptables(command: str) -> dict[str, dict[str, Any]]:
     """Per table: builtin chain policies, the other chains, every rule (no counters)."""
     binary = shutil.which(command)
     tables: dict[str, dict[str, Any]] = {}
-    for table in _TABLES:
+    for table in IPTABLES_TABLES:
         policies: dict[str, str] = {}
         chains: list[str] = []
         rules: list[str] = []

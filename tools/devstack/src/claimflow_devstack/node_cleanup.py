@@ -26,8 +26,8 @@ from claimflow_devstack.go_tools import KUBE_PROXY
 OWN_CHAIN_PREFIXES = ("KUBE-", "CNI-")
 # The tables iptables (over nf_tables) creates on first use and never deletes: on a host that
 # had none before the node, they are deleted again once nothing is left in them.
-IPTABLES_TABLES = frozenset(
-    f"table {family} {name}" for family in ("ip", "ip6") for name in ("filter", "nat", "mangle")
+IPTABLES_NFT_TABLES = frozenset(
+    f"table {family} {name}" for family in ("ip", "ip6") for name in host_state.IPTABLES_TABLES
 )
 
 
@@ -89,7 +89,7 @@ def undo_host_changes(
         while succeeds(["iptables", "-C", *rule]):
             run_tool(["iptables", "-D", *rule])
     if before is not None:
-        _remove_added_chains(before)
+        _remove_added_packet_filters(before)
     _delete_interfaces(before, bridge)
     _unmount(data_dir, before)
     if before is not None:
@@ -138,7 +138,7 @@ def kill_leftover_containers(data_dir: Path, logs: Path) -> None:
             processes.stop(helper, 20.0)
 
 
-def _remove_added_chains(before: dict[str, Any]) -> None:
+def _remove_added_packet_filters(before: dict[str, Any]) -> None:
     now = host_state.record(before["watched_dirs"])
     for family, command in (("iptables", "iptables"), ("ip6tables", "ip6tables")):
         for table, state in now[family].items():
@@ -158,7 +158,7 @@ def _remove_added_chains(before: dict[str, Any]) -> None:
     for table in now["nft_tables"]:
         if table in before["nft_tables"]:
             continue
-        if "kube-proxy" in table or (table in IPTABLES_TABLES and _holds_nothing(table)):
+        if "kube-proxy" in table or (table in IPTABLES_NFT_TABLES and _holds_nothing(table)):
             run_tool(["nft", "delete", *table.split()], check=False)
 
 
