@@ -501,7 +501,7 @@ def test_prometheus_scrapes_every_pod_and_evaluates_every_rule(
     """Every pod of the release (and the Collector) is a target that is up, every rule of
     rules.yaml evaluates without error on what they report, and with claims flowing no
     pipeline alert fires."""
-    expected = {p["metadata"]["name"] for found in _release_pods(release).values() for p in found}
+    expected = _release_pod_names(release)
     expected |= {
         p["metadata"]["name"]
         for p in release.get("pods", "-l", "app.kubernetes.io/name=otel-collector")["items"]
@@ -770,6 +770,10 @@ def _release_pods(release: Release) -> dict[str, list[dict[str, Any]]]:
     return pods
 
 
+def _release_pod_names(release: Release) -> set[str]:
+    return {p["metadata"]["name"] for found in _release_pods(release).values() for p in found}
+
+
 def _rolled_from(release: Release, before: set[str], what: str) -> set[str]:
     """Waits until every Deployment runs one ready pod, none of `before`, and no pod of theirs
     is still terminating; returns the new pods' names."""
@@ -809,7 +813,7 @@ def test_helm_upgrade_and_rollback_roll_every_deployment_without_a_failed_reques
     (maxSurge), which keeps serving through its preStop sleep while the Service stops routing
     to it, then finishes its requests in flight."""
     urls = {s: f"http://127.0.0.1:{api_ports[s]}" for s in SERVICES}
-    original = {p["metadata"]["name"] for f in _release_pods(release).values() for p in f}
+    original = _release_pod_names(release)
     assert _log_levels(release) == {"INFO"}
     upgraded = [f"--set={s}.logLevel=WARNING" for s in SERVICES]
     started = time.monotonic()
