@@ -717,7 +717,8 @@ def test_dev_values_render(chart_workspace: ChartWorkspace) -> None:
 
 def test_local_values_render(chart_workspace: ChartWorkspace) -> None:
     """The local node's values file (tests/cluster installs it): the local images, never
-    pulled; no operator; one replica of each process."""
+    pulled; no operator; one replica of each process; one Ingress, of the node's ingress
+    controller's class, routing every API's paths on localhost over HTTPS."""
     result = chart_workspace.helm(
         "lint",
         "--strict",
@@ -742,6 +743,19 @@ def test_local_values_render(chart_workspace: ChartWorkspace) -> None:
         for container in pod_spec(doc)["containers"]:
             assert container["imagePullPolicy"] == "Never"
             assert not container["image"].startswith("claimflow-operator")
+    (ingress,) = by_kind(docs, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "traefik"
+    assert ingress["spec"]["tls"] == [{"secretName": "claimflow-local-tls", "hosts": ["localhost"]}]
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "localhost"
+    routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    assert routes == {
+        "/v1/claims": f"{RELEASE}-intake",
+        "/v1/providers": f"{RELEASE}-adjudication",
+        "/v1/plans": f"{RELEASE}-adjudication",
+        "/v1/remittances": f"{RELEASE}-adjudication",
+        "/v1/audit": f"{RELEASE}-audit-log",
+    }
 
 
 # --- the operator's contract ------------------------------------------------------------

@@ -58,6 +58,7 @@ def prepare() -> int:
     _say(f"otelcol:    {go_tools.OTELCOL.ensure_built()}")
     _say(f"promtool:   {promtool.promtool_binary()}")
     _say(f"prometheus: {promtool.PROMETHEUS.ensure_built()}")
+    _say(f"traefik:    {go_tools.TRAEFIK.ensure_built()}")
     # The benchmarks' load generator; the wrk driver's test runs it.
     load_generator = wrk.find_wrk()
     packages = wrk.debian_versions(load_generator)

@@ -186,3 +186,15 @@ OTELCOL = GoTool(
     _wrapper_version(_OTELCOL_MODULE, "go.opentelemetry.io/collector/otelcol"),
     wrapper_module=_OTELCOL_MODULE,
 )
+
+_TRAEFIK_MODULE = repo_root() / "tools" / "devstack" / "go" / "traefik"
+_TRAEFIK_VERSION = _wrapper_version(_TRAEFIK_MODULE, "github.com/traefik/traefik/v3")
+# The local node's ingress controller (claimflow_devstack.traefik). Its wrapper module carries
+# the replaces of Traefik's own go.mod, which `go install pkg@version` refuses.
+TRAEFIK = GoTool(
+    "traefik",
+    "github.com/traefik/traefik/v3/cmd/traefik",
+    _TRAEFIK_VERSION,
+    wrapper_module=_TRAEFIK_MODULE,
+    ldflags=(f"-X github.com/traefik/traefik/v3/pkg/version.Version={_TRAEFIK_VERSION}",),
+)

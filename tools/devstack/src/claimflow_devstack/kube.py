@@ -273,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kube node: {exc}", file=sys.stderr)  # noqa: T201
             return 1
     print(  # noqa: T201
-        "usage: python -m claimflow_devstack.kube {build | helm ARGS... | node {up | down}}",
+        "usage: python -m claimflow_devstack.kube "
+        "{build | helm ARGS... | node {up | down | images | ingress}}",
         file=sys.stderr,
     )
     return 2

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from claimflow_devstack import apt, host_state, processes
+from claimflow_devstack import apt, host_state, processes, traefik
 from claimflow_devstack.docker_engine import DockerEngine
 from claimflow_devstack.errors import DevstackError, MissingToolError
 from claimflow_devstack.go_tools import (
@@ -154,6 +154,12 @@ class KubeNode:
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "control-plane" / "kubeconfig"
+
+    def api_server(self) -> str:
+        """The API server's URL, on the node's loopback (the one the kubeconfig names)."""
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        server: str = config["clusters"][0]["cluster"]["server"]
+        return server
 
     @property
     def recorded_host_state(self) -> dict[str, Any]:
@@ -859,12 +865,41 @@ def import_local_images(data_dir: Path | None = None) -> list[str]:
     return tags
 
 
+def run_ingress_controller(
+    namespace: str,
+    data_dir: Path | None = None,
+    *,
+    https_port: int = traefik.HTTPS_PORT,
+    ping_port: int = 0,
+) -> str:
+    """Traefik (claimflow_devstack.traefik) for `namespace`'s Ingresses on a running node,
+    ready; the URL it serves them at."""
+    _require_root()
+    node = KubeNode((data_dir or default_dir()).resolve())
+    if not node.containerd_socket.exists():
+        raise DevstackError(f"no node runs in {node.data_dir}: `node up` first")
+    node.load_image(traefik.image())
+    node.apply(traefik.objects(namespace, node.api_server(), https_port, ping_port))
+    node.kubectl(
+        "-n", namespace, "rollout", "status", f"deployment/{traefik.NAME}", "--timeout=300s",
+        timeout=330.0,
+    )  # fmt: skip
+    return f"https://localhost:{https_port}"
+
+
 def main(argv: Sequence[str]) -> int:
     """`node up [DIR]`: run until Ctrl-C/SIGTERM, then tear down; `node down [DIR]`;
-    `node images [DIR]`: import the images `make images` built into the running node."""
+    `node images [DIR]`: import the images `make images` built into the running node;
+    `node ingress NAMESPACE [DIR]`: run the ingress controller for NAMESPACE's Ingresses."""
+    if argv[:1] == ["ingress"] and len(argv) > 1:
+        with processes.supervised():
+            url = run_ingress_controller(argv[1], Path(argv[2]) if len(argv) > 2 else None)
+        print(f"ingress controller ready; {argv[1]}'s Ingresses at {url}")  # noqa: T201
+        return 0
     if not argv or argv[0] not in {"up", "down", "images"}:
         print(  # noqa: T201
-            "usage: python -m claimflow_devstack.kube node {up | down | images} [DIR]",
+            "usage: python -m claimflow_devstack.kube node {up | down | images} [DIR]\n"
+            "       python -m claimflow_devstack.kube node ingress NAMESPACE [DIR]",
             file=sys.stderr,
         )
         return 2
