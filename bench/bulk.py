@@ -20,7 +20,7 @@ from functools import partial
 import httpx
 
 from bench.intake import Settings as IntakeBenchSettings
-from bench.intake import claim_body, start_services
+from bench.intake import claim_body, cpu_meter, start_services
 from bench.load import ClosedLoop, Target, run_phase
 from bench.meters import CpuMeter, CpuSample, CpuUsage
 from bench.pgprobe import drain_outbox
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Stack("bulk", keep=settings.keep) as stack:
         say("starting PostgreSQL (fsync on) and Kafka ...")
         pg = stack.start_postgres()
-        kafka = stack.start_kafka()
+        stack.start_kafka()
         services = start_services(
             stack,
             IntakeBenchSettings(
@@ -129,14 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=120.0,
         )
         smoke_check(target, settings.batch)
-        meter = CpuMeter(
-            {
-                "api": lambda: [p.pid for p in services.api],
-                "worker": lambda: [services.worker.pid],
-                "postgres": lambda: [pg.pid],
-                "kafka": lambda: [kafka.pid],
-            }
-        )
+        meter = cpu_meter(stack, services)
         say(
             f"bulk: {settings.concurrency} client(s), {settings.batch} claims a request, "
             f"{settings.warmup:g}s warm-up + {settings.duration:g}s measured ..."

@@ -293,6 +293,30 @@ def start_services(stack: Stack, settings: Settings, api_key: ApiKey) -> Service
     return Services(api, urls, worker, worker_url)
 
 
+def claims_target(services: Services, api_key: ApiKey) -> Target:
+    """POST /v1/claims of the benchmark's claim to every API process, with the key."""
+    return Target(
+        urls=tuple(f"{u}/v1/claims" for u in services.api_urls),
+        headers=(api_key.header, ("Content-Type", "application/json")),
+        body=claim_body,
+    )
+
+
+def cpu_meter(stack: Stack, services: Services) -> CpuMeter:
+    """CPU of the intake stack's process groups: API processes, worker, PostgreSQL, Kafka."""
+    pg, kafka = stack.postgres, stack.kafka
+    assert pg is not None
+    assert kafka is not None
+    return CpuMeter(
+        {
+            "api": lambda: [p.pid for p in services.api],
+            "worker": lambda: [services.worker.pid],
+            "postgres": lambda: [pg.pid],
+            "kafka": lambda: [kafka.pid],
+        }
+    )
+
+
 def smoke_check(target: Target) -> None:
     """One claim before the load, so a rejected payload fails loudly instead of as errors."""
     response = httpx.post(
@@ -570,7 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Stack(SERVICE, keep=settings.keep) as stack:
         say("starting PostgreSQL (fsync on) and Kafka ...")
         pg = stack.start_postgres()
-        kafka = stack.start_kafka()
+        stack.start_kafka()
         say(f"measuring PostgreSQL's commit rate with pgbench ({settings.pgbench_seconds}s) ...")
         commits = [measure_commit_rate(pg, stack.dir, seconds=settings.pgbench_seconds)]
         # The intake outbox's NOTIFY trigger, at pgbench's and at our own concurrency.
@@ -581,20 +605,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for clients in sorted({8, settings.concurrency})
         ]
         services = start_services(stack, settings, api_key)
-        target = Target(
-            urls=tuple(f"{u}/v1/claims" for u in services.api_urls),
-            headers=(api_key.header, ("Content-Type", "application/json")),
-            body=claim_body,
-        )
+        target = claims_target(services, api_key)
         smoke_check(target)
-        meter = CpuMeter(
-            {
-                "api": lambda: [p.pid for p in services.api],
-                "worker": lambda: [services.worker.pid],
-                "postgres": lambda: [pg.pid],
-                "kafka": lambda: [kafka.pid],
-            }
-        )
+        meter = cpu_meter(stack, services)
         say("measuring the machine's background load with the services idle ...")
         quiet = measure_quiet(meter)
         phases = run_load(stack, settings, services, target, meter)

@@ -143,6 +143,14 @@ async def _copy_history(dsn: str, count: int, first: int, organisation: str) -> 
                 await connection.copy_records_to_table(
                     "claim_lines", records=line_rows, columns=_LINE_COLUMNS
                 )
+    finally:
+        await connection.close()
+
+
+async def _settle(dsn: str) -> None:
+    """The tables' upkeep before a measurement, the same at every size."""
+    connection = await asyncpg.connect(dsn)
+    try:
         # A table that grew over months has been vacuumed as it grew; right after a bulk load
         # the first vacuum rewrites every page (hint bits, the visibility map), and
         # autovacuum would do that in the middle of a measurement.
@@ -256,36 +264,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Stack(SERVICE, keep=settings.keep) as stack:
         say("starting PostgreSQL (fsync on) and Kafka ...")
         pg = stack.start_postgres()
-        kafka = stack.start_kafka()
+        stack.start_kafka()
         services = intake.start_services(stack, intake_settings, api_key)
-        target = Target(
-            urls=tuple(f"{u}/v1/claims" for u in services.api_urls),
-            headers=(api_key.header, ("Content-Type", "application/json")),
-            body=intake.claim_body,
-        )
+        target = intake.claims_target(services, api_key)
         intake.smoke_check(target)
-        meter = CpuMeter(
-            {
-                "api": lambda: [p.pid for p in services.api],
-                "worker": lambda: [services.worker.pid],
-                "postgres": lambda: [pg.pid],
-                "kafka": lambda: [kafka.pid],
-            }
-        )
+        meter = intake.cpu_meter(stack, services)
         dsn = pg.dsn(SERVICE)
         per_step = settings.claims // settings.steps
         loaded_so_far = 0
         for index in range(settings.steps + 1):
-            load_s = 0.0
+            started = time.monotonic()
             if index:
                 count = settings.claims - loaded_so_far if index == settings.steps else per_step
                 say(f"step {index}: COPY of {count:,} claims ...")
-                started = time.monotonic()
                 asyncio.run(_copy_history(dsn, count, loaded_so_far, api_key.principal))
-                load_s = time.monotonic() - started
                 loaded_so_far += count
-            else:
-                asyncio.run(_copy_history(dsn, 0, 0, api_key.principal))  # VACUUM, CHECKPOINT
+            asyncio.run(_settle(dsn))
+            # The load's time with its upkeep; the empty step loads nothing.
+            load_s = time.monotonic() - started if index else 0.0
             stored = asyncio.run(_table_sizes(dsn))
             say(f"step {index}: {stored}; measuring ...")
             steps.append(_measure(stack, settings, services, target, meter, (stored, load_s)))
