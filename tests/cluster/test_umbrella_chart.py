@@ -571,13 +571,6 @@ def test_prometheus_scrapes_every_pod_and_evaluates_every_rule(
         assert float(result[0]["value"][1]) >= 1, metric
 
 
-def _answers(client: httpx.Client, url: str) -> bool:
-    try:
-        return client.get(url).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 # The load tests' claims: a provider of their own each, a net fee of 1.00 a claim.
 UPGRADE_NPI = "1497775530"
 CHAOS_NPI = "1244567891"
