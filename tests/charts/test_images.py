@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from claimflow_devstack import images
 from claimflow_devstack.services import SERVICES
 
 from .support import CHARTS, REPO
@@ -141,3 +142,25 @@ def test_skaffold_builds_every_image_and_deploys_the_umbrella() -> None:
     observability = {p["path"]: p["value"] for p in profiles["observability"]["patches"]}
     for path in observability["/manifests"]["kustomize"]["paths"]:
         assert (REPO / path / "kustomization.yaml").is_file()
+
+
+def test_the_local_node_profile_builds_every_image_on_the_local_bases_into_the_node() -> None:
+    """Its patches address artifacts by index: one more artifact must come with its own.
+    tests/cluster runs the profile for real."""
+    config = _skaffold()
+    (profile,) = (p for p in config["profiles"] if p["name"] == "local-node")
+    patches = {p["path"]: p.get("value") for p in profile["patches"]}
+    for index in range(len(config["build"]["artifacts"])):
+        artifact = f"/build/artifacts/{index}"
+        assert patches[f"{artifact}/docker/buildArgs/BASE_IMAGE"] == images.BASE_IMAGE
+        assert patches[f"{artifact}/docker/buildArgs/BUILDER_IMAGE"] == images.BUILD_BASE_IMAGE
+        assert patches[f"{artifact}/docker/network"] == "host"
+        (hook,) = patches[f"{artifact}/hooks"]["after"]
+        assert "claimflow_devstack.kube node import-image" in hook["command"][-1]
+    assert patches["/build/local/push"] is False
+    (release,) = config["deploy"]["helm"]["releases"]
+    assert patches["/deploy/helm/releases/0/valuesFiles"] == ["charts/claimflow/values-local.yaml"]
+    for key in release["setValueTemplates"]:
+        if key.endswith(".image.tag"):
+            # By tag: a build that is not pushed has no registry digest.
+            assert "DIGEST" not in patches[f"/deploy/helm/releases/0/setValueTemplates/{key}"]

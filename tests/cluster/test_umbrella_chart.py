@@ -40,9 +40,14 @@ import httpx
 import pytest
 import yaml
 
-from claimflow_devstack import otelcol, traefik
+from claimflow_devstack import otelcol, skaffold, traefik
 from claimflow_devstack.docker_engine import DockerEngine
-from claimflow_devstack.images import build_local_images, local_cluster_images, version
+from claimflow_devstack.images import (
+    build_local_images,
+    local_cluster_images,
+    service_images,
+    version,
+)
 from claimflow_devstack.kube import run_helm
 from claimflow_devstack.kube_node import KubeNode, run_ingress_controller
 from claimflow_devstack.paths import example_plans_dir, repo_root
@@ -65,7 +70,8 @@ LOCAL_DATA = REPO / "k8s" / "data" / "local"
 VALUES = CHARTS / "claimflow" / "values-local.yaml"
 # The local values, every service sending its spans to the Collector of the namespace.
 VALUES_ARGS = ("--values", str(VALUES), "--set", "global.otlpEndpoint=http://otel-collector:4318")
-RELEASE = "cf"
+# skaffold.yaml's name for it, which its test deploys to.
+RELEASE = "claimflow"
 # The label every object of the release carries.
 INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 # The key values-local.yaml configures for every service (its sha256 is in the file).
@@ -575,6 +581,7 @@ def test_prometheus_scrapes_every_pod_and_evaluates_every_rule(
 UPGRADE_NPI = "1497775530"
 CHAOS_NPI = "1244567891"
 SCALED_NPI = "1356789010"
+SKAFFOLD_NPI = "1679576722"
 
 
 def _load_claim(npi: str, number: int) -> dict[str, Any]:
@@ -899,3 +906,65 @@ def test_a_pod_of_each_deployment_and_the_broker_deleted_under_load_lose_and_dou
     started = time.monotonic()
     _settled_once(ingress, load)
     print(f"settled and checked in {time.monotonic() - started:.0f}s")
+
+
+def _deployed_images(release: Release) -> dict[str, set[str]]:
+    """The images each of the release's Deployments runs: its template's and its pods'."""
+    found: dict[str, set[str]] = {}
+    for deployment in release.get("deployments", "-l", INSTANCE)["items"]:
+        containers = deployment["spec"]["template"]["spec"]["containers"]
+        found[deployment["metadata"]["name"]] = {c["image"] for c in containers}
+    for name, pods in _release_pods(release).items():
+        for pod in pods:
+            found[name] |= {c["image"] for c in pod["spec"]["containers"]}
+    return found
+
+
+@pytest.mark.timeout(900)
+def test_skaffold_builds_the_images_onto_the_node_and_runs_them_in_the_release(
+    release: Release, ingress: Entry, docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    """skaffold.yaml's profile local-node, as `kube skaffold` runs it: `skaffold build` builds
+    the four images in the devstack's engine on the local bases, and its hook imports each
+    into the node; `skaffold run` builds again (every layer cached: the same images) and
+    upgrades the release, which skaffold.yaml names as this module does, to them. Claims
+    through the Ingress are then paid by pods of those images."""
+    env = skaffold.environment(docker_engine, release.node, tmp_path / "skaffold")
+    output = tmp_path / "build.json"
+    started = time.monotonic()
+    skaffold.run(
+        ["build", "-p", skaffold.PROFILE, f"--file-output={output}"],
+        env=env, cwd=REPO, log_path=tmp_path / "skaffold-build.log",
+    )  # fmt: skip
+    built_in = time.monotonic() - started
+    built = {b["imageName"]: b["tag"] for b in json.loads(output.read_text())["builds"]}
+    assert set(built) == {image.name for image in service_images()}
+    for tag in built.values():
+        labels = json.loads(
+            docker_engine.docker(
+                "image", "inspect", "--format", "{{json .Config.Labels}}", tag
+            ).stdout
+        )
+        assert labels["org.opencontainers.image.version"] == version(), labels
+    started = time.monotonic()
+    skaffold.run(
+        ["run", "-p", skaffold.PROFILE, f"--namespace={release.namespace}"],
+        env=env, cwd=REPO, log_path=tmp_path / "skaffold-run.log",
+    )  # fmt: skip
+    print(f"skaffold build {built_in:.0f}s, run {time.monotonic() - started:.0f}s")
+    history = json.loads(release.helm("history", RELEASE, "--output", "json"))
+    assert history[-1]["status"] == "deployed"
+    assert history[-1]["revision"] > history[-2]["revision"]
+    # Every process of the release (values-local.yaml runs no operator) on skaffold's images,
+    # the pods of the release before it gone.
+    expected = {
+        f"{RELEASE}-{s}-{p}": {built[f"claimflow-{s}"]} for s in SERVICES for p in ("api", "worker")
+    }
+    _wait_for(
+        lambda: _deployed_images(release) == expected,
+        180,
+        lambda: f"the release on skaffold's images: {_deployed_images(release)} != {expected}",
+    )
+    with _Load(ingress, SKAFFOLD_NPI, claims=20) as load:
+        load.finish(120)
+    _settled_once(ingress, load)

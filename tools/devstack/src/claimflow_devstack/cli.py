@@ -59,6 +59,8 @@ def prepare() -> int:
     _say(f"promtool:   {promtool.promtool_binary()}")
     _say(f"prometheus: {promtool.PROMETHEUS.ensure_built()}")
     _say(f"traefik:    {go_tools.TRAEFIK.ensure_built()}")
+    _say(f"skaffold:   {go_tools.SKAFFOLD.ensure_built()}")
+    _say(f"helm3:      {go_tools.HELM3.ensure_built()}  (skaffold's helm)")
     # The benchmarks' load generator; the wrk driver's test runs it.
     load_generator = wrk.find_wrk()
     packages = wrk.debian_versions(load_generator)

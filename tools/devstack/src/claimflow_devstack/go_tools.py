@@ -85,6 +85,7 @@ class GoTool:
                 argv = [go, "install", "-trimpath", ldflags, self.target_spec]
                 env["GOBIN"] = tmp
                 cwd = Path(tmp)
+                out = Path(tmp) / _installed_name(self.package)
             else:
                 argv = [go, "build", "-trimpath", ldflags, "-o", str(out), self.package]
                 cwd = self.wrapper_module
@@ -106,6 +107,13 @@ class GoTool:
     @property
     def target_spec(self) -> str:
         return f"{self.package}@{self.version}"
+
+
+def _installed_name(package: str) -> str:
+    """The file `go install` writes for `package`: its last path element, or the one before a
+    major version suffix (.../helm/v3/cmd/helm: helm; .../hydra/v2: hydra)."""
+    *rest, last = package.split("/")
+    return rest[-1] if re.fullmatch(r"v\d+", last) else last
 
 
 def go_binary() -> str:
@@ -132,6 +140,15 @@ _KUBE_APISERVER_MODULE = repo_root() / "tools" / "devstack" / "go" / "kube-apise
 _HYDRA_MODULE = repo_root() / "tools" / "devstack" / "go" / "hydra"
 
 HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.1")
+# skaffold's helm deployer passes an executable to `--post-renderer`, which helm 4 takes only
+# as the name of a plugin: skaffold deploys with the last helm 3.
+HELM3 = GoTool(
+    "helm3",
+    "helm.sh/helm/v3/cmd/helm",
+    "v3.21.4",
+    # Unstamped, `helm version` says v3.21: skaffold reads the version it must support.
+    ldflags=("-X helm.sh/helm/v3/internal/version.version=v3.21.4",),
+)
 # kine keeps the API server's objects in SQLite (cgo) instead of etcd.
 KINE = GoTool("kine", "github.com/k3s-io/kine", "v0.17.5", cgo=True)
 _KUBERNETES_VERSION = _wrapper_version(_KUBE_APISERVER_MODULE, "k8s.io/kubernetes")
@@ -197,4 +214,17 @@ TRAEFIK = GoTool(
     _TRAEFIK_VERSION,
     wrapper_module=_TRAEFIK_MODULE,
     ldflags=(f"-X github.com/traefik/traefik/v3/pkg/version.Version={_TRAEFIK_VERSION}",),
+)
+
+_SKAFFOLD_MODULE = repo_root() / "tools" / "devstack" / "go" / "skaffold"
+_SKAFFOLD_MODULE_PATH = "github.com/GoogleContainerTools/skaffold/v2"
+_SKAFFOLD_VERSION = _wrapper_version(_SKAFFOLD_MODULE, _SKAFFOLD_MODULE_PATH)
+# Builds the images of skaffold.yaml and deploys them to the local node (profile local-node).
+# Its wrapper module carries the replaces of skaffold's own go.mod, like Traefik's.
+SKAFFOLD = GoTool(
+    "skaffold",
+    f"{_SKAFFOLD_MODULE_PATH}/cmd/skaffold",
+    _SKAFFOLD_VERSION,
+    wrapper_module=_SKAFFOLD_MODULE,
+    ldflags=(f"-X {_SKAFFOLD_MODULE_PATH}/pkg/skaffold/version.version={_SKAFFOLD_VERSION}",),
 )

@@ -5,7 +5,8 @@ and no controller-manager: objects are admitted, validated and stored for real, 
 enforced, but pods never run, Jobs never complete and namespaces never finish deleting.
 
 `python -m claimflow_devstack.kube build` builds the binaries; `... helm ARGS` runs the
-project's helm (for `make charts`).
+project's helm (for `make charts`); `... skaffold ARGS` runs skaffold against the local node
+(claimflow_devstack.skaffold).
 """
 
 from __future__ import annotations
@@ -264,17 +265,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args[:1] == ["helm"]:
         return subprocess.call([str(helm_binary()), *args[1:]])  # noqa: S603
-    if args[:1] == ["node"]:
-        from claimflow_devstack import kube_node  # noqa: PLC0415 - it imports this module
+    if args[:1] in (["node"], ["skaffold"]):
+        # Both import this module.
+        from claimflow_devstack import kube_node, skaffold  # noqa: PLC0415
 
+        command = kube_node.main if args[0] == "node" else skaffold.main
         try:
-            return kube_node.main(args[1:])
+            return command(args[1:])
         except DevstackError as exc:
-            print(f"kube node: {exc}", file=sys.stderr)  # noqa: T201
+            print(f"kube {args[0]}: {exc}", file=sys.stderr)  # noqa: T201
             return 1
     print(  # noqa: T201
         "usage: python -m claimflow_devstack.kube "
-        "{build | helm ARGS... | node {up | down | images | ingress}}",
+        "{build | helm ARGS... | skaffold ARGS... | node {up | down | images | ingress}}",
         file=sys.stderr,
     )
     return 2

@@ -25,6 +25,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any
 import yaml
 
 from claimflow_devstack import apt, host_state, processes, traefik
-from claimflow_devstack.docker_engine import DockerEngine
+from claimflow_devstack.docker_engine import DOCKER_CLI, DockerEngine
 from claimflow_devstack.errors import DevstackError, MissingToolError
 from claimflow_devstack.go_tools import (
     COREDNS,
@@ -847,15 +848,39 @@ def _kubelet_guard_rule(port: int) -> list[str]:
     return ["INPUT", "-i", BRIDGE, "-p", "tcp", "--dport", str(port), *comment, "-j", "DROP"]
 
 
+def running_node(data_dir: Path | None = None) -> KubeNode:
+    """The node a `node up` runs in `data_dir` (the default one if None)."""
+    _require_root()
+    node = KubeNode((data_dir or default_dir()).resolve())
+    if not node.containerd_socket.exists():
+        raise DevstackError(f"no node runs in {node.data_dir}: `node up` first")
+    return node
+
+
+def import_built_image(tag: str, data_dir: Path | None = None) -> None:
+    """Import `tag` from the Docker engine DOCKER_HOST names into the running node, under
+    every tag the engine has for that image: the after-build hook of skaffold.yaml's
+    local-node profile (claimflow_devstack.skaffold), which skaffold runs with the tag it
+    built; a build without a push is deployed by another tag, of the image's ID."""
+    node = running_node(data_dir)
+    docker = str(DOCKER_CLI)
+    inspected = run_tool([docker, "image", "inspect", "--format", "{{json .RepoTags}}", tag])
+    tags = json.loads(inspected)
+    work = node.data_dir / "images"
+    work.mkdir(parents=True, exist_ok=True)
+    # skaffold builds two artifacts at once: each hook saves to an archive of its own.
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        archive = Path(tmp) / "image.tar"
+        run_tool([docker, "save", "--output", str(archive), *tags], timeout=900.0)
+        node.import_archive(archive)
+
+
 def import_local_images(data_dir: Path | None = None) -> list[str]:
     """Import the images `make images` built (the services', Kafka's and PostgreSQL's) into a
     running node's containerd, for the umbrella chart and k8s/data/local."""
     from claimflow_devstack import images  # noqa: PLC0415 - the image builds import much
 
-    _require_root()
-    node = KubeNode((data_dir or default_dir()).resolve())
-    if not node.containerd_socket.exists():
-        raise DevstackError(f"no node runs in {node.data_dir}: `node up` first")
+    node = running_node(data_dir)
     tags = images.local_cluster_images()
     with DockerEngine.start(node.logs) as engine:
         missing = [t for t in tags if engine.docker("image", "inspect", t, check=False).returncode]
@@ -874,10 +899,7 @@ def run_ingress_controller(
 ) -> str:
     """Traefik (claimflow_devstack.traefik) for `namespace`'s Ingresses on a running node,
     ready; the URL it serves them at."""
-    _require_root()
-    node = KubeNode((data_dir or default_dir()).resolve())
-    if not node.containerd_socket.exists():
-        raise DevstackError(f"no node runs in {node.data_dir}: `node up` first")
+    node = running_node(data_dir)
     node.load_image(traefik.image())
     node.apply(traefik.objects(namespace, node.api_server(), https_port, ping_port))
     node.kubectl(
@@ -890,7 +912,13 @@ def run_ingress_controller(
 def main(argv: Sequence[str]) -> int:
     """`node up [DIR]`: run until Ctrl-C/SIGTERM, then tear down; `node down [DIR]`;
     `node images [DIR]`: import the images `make images` built into the running node;
-    `node ingress NAMESPACE [DIR]`: run the ingress controller for NAMESPACE's Ingresses."""
+    `node ingress NAMESPACE [DIR]`: run the ingress controller for NAMESPACE's Ingresses;
+    `node import-image TAG [DIR]`: import TAG from the Docker engine of DOCKER_HOST."""
+    if argv[:1] == ["import-image"] and len(argv) > 1:
+        # skaffold's hook passes the node's directory, empty for the default one.
+        import_built_image(argv[1], Path(argv[2]) if len(argv) > 2 and argv[2] else None)
+        print(f"imported {argv[1]}")  # noqa: T201
+        return 0
     if argv[:1] == ["ingress"] and len(argv) > 1:
         with processes.supervised():
             url = run_ingress_controller(argv[1], Path(argv[2]) if len(argv) > 2 else None)
@@ -899,7 +927,8 @@ def main(argv: Sequence[str]) -> int:
     if not argv or argv[0] not in {"up", "down", "images"}:
         print(  # noqa: T201
             "usage: python -m claimflow_devstack.kube node {up | down | images} [DIR]\n"
-            "       python -m claimflow_devstack.kube node ingress NAMESPACE [DIR]",
+            "       python -m claimflow_devstack.kube node ingress NAMESPACE [DIR]\n"
+            "       python -m claimflow_devstack.kube node import-image TAG [DIR]",
             file=sys.stderr,
         )
         return 2
