@@ -1,8 +1,8 @@
-"""The shared problem handlers answer a database outage with 503 + Retry-After however the
-error reaches them (bare, wrapped by SQLAlchemy, re-raised as another error, in an exception
-group, from a middleware), leave real bugs 500, and an error in a background task after the
-response cannot change the answer. Every app, the workers' HTTP apps too, is built by
-build_app, so this holds for each of them."""
+"""The shared problem handlers answer a database outage, or a transaction lost to a
+concurrent one, with 503 + Retry-After however the error reaches them (bare, wrapped by
+SQLAlchemy, re-raised as another error, in an exception group, from a middleware), leave real
+bugs 500, and an error in a background task after the response cannot change the answer.
+Every app, the workers' HTTP apps too, is built by build_app, so this holds for each of them."""
 
 from __future__ import annotations
 
@@ -81,6 +81,19 @@ def _app(database_url: str) -> FastAPI:
     async def middleware() -> None:
         raise AssertionError("the middleware answers first")
 
+    @app.get("/conflict/{sqlstate}")
+    async def conflict(sqlstate: str) -> None:
+        # The server's own error with that SQLSTATE, as PostgreSQL raises it when a
+        # transaction loses a serialization conflict or a deadlock.
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    f"DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '{sqlstate}'; END $$"
+                )
+        finally:
+            await engine.dispose()
+
     @app.get("/sql-bug")
     async def sql_bug() -> None:
         engine = create_async_engine(database_url)
@@ -116,7 +129,9 @@ async def test_database_errors_answer_503_however_they_arrive(
     postgres_server: PostgresServer, database_url: str
 ) -> None:
     async with await _client(_app(database_url)) as client:
-        for path in ("/wrapped", "/grouped", "/rewrapped", "/middleware"):
+        paths = ("/wrapped", "/grouped", "/rewrapped", "/middleware")
+        # A transaction rolled back by a serialization failure or a deadlock: retry it.
+        for path in (*paths, "/conflict/40001", "/conflict/40P01"):
             db_faults.assert_unavailable(await client.get(path))
         for path in ("/sql-bug", "/bug"):
             response = await client.get(path)

@@ -171,6 +171,10 @@ _UNAVAILABLE_SQLSTATES = frozenset(
         "55P03",  # lock_not_available: lock_timeout
         "25006",  # read_only_sql_transaction: a standby, or default_transaction_read_only
         "25P03",  # idle_in_transaction_session_timeout: the session is gone
+        # The transaction lost to a concurrent one and was rolled back whole: the same
+        # request, sent again, runs against the winner's result.
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
     }
 )
 _MAX_LINKS = 32
@@ -239,8 +243,8 @@ def _service_unavailable(request: Request, exc: BaseException) -> JSONResponse:
         type=PROBLEM_BASE + "service-unavailable",
         title="Service unavailable",
         status=503,
-        detail="The database is unavailable. Retry the same request (with the same "
-        "Idempotency-Key, where it has one); nothing is applied twice.",
+        detail="The database cannot serve the request now. Retry the same request (with "
+        "the same Idempotency-Key, where it has one); nothing is applied twice.",
     )
     return problem_response(problem, request, {"Retry-After": RETRY_AFTER_SECONDS})
 
