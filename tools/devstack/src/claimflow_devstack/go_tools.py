@@ -142,12 +142,13 @@ _HYDRA_MODULE = repo_root() / "tools" / "devstack" / "go" / "hydra"
 HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.1")
 # skaffold's helm deployer passes an executable to `--post-renderer`, which helm 4 takes only
 # as the name of a plugin: skaffold deploys with the last helm 3.
+_HELM3_VERSION = "v3.21.4"
 HELM3 = GoTool(
     "helm3",
     "helm.sh/helm/v3/cmd/helm",
-    "v3.21.4",
+    _HELM3_VERSION,
     # Unstamped, `helm version` says v3.21: skaffold reads the version it must support.
-    ldflags=("-X helm.sh/helm/v3/internal/version.version=v3.21.4",),
+    ldflags=(f"-X helm.sh/helm/v3/internal/version.version={_HELM3_VERSION}",),
 )
 # kine keeps the API server's objects in SQLite (cgo) instead of etcd.
 KINE = GoTool("kine", "github.com/k3s-io/kine", "v0.17.5", cgo=True)
