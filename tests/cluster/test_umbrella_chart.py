@@ -926,9 +926,10 @@ def test_skaffold_builds_the_images_onto_the_node_and_runs_them_in_the_release(
 ) -> None:
     """skaffold.yaml's profile local-node, as `kube skaffold` runs it: `skaffold build` builds
     the four images in the devstack's engine on the local bases, and its hook imports each
-    into the node; `skaffold run` builds again (every layer cached: the same images) and
-    upgrades the release, which skaffold.yaml names as this module does, to them. Claims
-    through the Ingress are then paid by pods of those images."""
+    into the node; `skaffold run` builds them again (every layer cached: the same images)
+    and upgrades the release, which skaffold.yaml names as this module does, to them. Claims
+    through the Ingress are then paid by pods of those images, and the engine still has the
+    images `make images` built under the same names."""
     env = skaffold.environment(docker_engine, release.node, tmp_path / "skaffold")
     output = tmp_path / "build.json"
     started = time.monotonic()
@@ -968,3 +969,6 @@ def test_skaffold_builds_the_images_onto_the_node_and_runs_them_in_the_release(
     with _Load(ingress, SKAFFOLD_NPI, claims=20) as load:
         load.finish(120)
     _settled_once(ingress, load)
+    # skaffold prunes other images of an artifact's name unless its cache is on.
+    for tag in local_cluster_images():
+        docker_engine.docker("image", "inspect", tag)

@@ -56,9 +56,11 @@ def environment(engine: DockerEngine, node: KubeNode, work: Path) -> dict[str, s
         "SKAFFOLD_CONFIG": str(config),
         "SKAFFOLD_UPDATE_CHECK": "false",
         "SKAFFOLD_INTERACTIVE": "false",
-        # skaffold runs no hook for an image its own cache finds, which the node may lack;
-        # the engine's layer cache keeps a rebuild of unchanged code to seconds.
-        "SKAFFOLD_CACHE_ARTIFACTS": "false",
+        # skaffold runs no hook for an image its cache finds, so the cache lives and dies with
+        # the node's containerd (`node up` empties the node's directory). Turning it off
+        # instead would turn on skaffold's pruning, which deletes every other image of an
+        # artifact's name: the claimflow-*:<VERSION> images `make images` builds.
+        "SKAFFOLD_CACHE_FILE": str(node.data_dir / "skaffold-cache.yaml"),
         "HELM_CACHE_HOME": str(work / "helm" / "cache"),
         "HELM_CONFIG_HOME": str(work / "helm" / "config"),
         "HELM_DATA_HOME": str(work / "helm" / "data"),
