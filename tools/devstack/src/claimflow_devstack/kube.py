@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -257,6 +257,19 @@ def run_helm(
     return result
 
 
+def _subcommand(name: str) -> Callable[[Sequence[str]], int]:
+    """`node`'s or `skaffold`'s entry point, importing only that one: both import this module,
+    and skaffold's brings the image builds, which `node import-image` (a hook skaffold runs
+    once per image) has no use for."""
+    if name == "node":
+        from claimflow_devstack.kube_node import main as node_main  # noqa: PLC0415
+
+        return node_main
+    from claimflow_devstack.skaffold import main as skaffold_main  # noqa: PLC0415
+
+    return skaffold_main
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["build"]:
@@ -266,12 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["helm"]:
         return subprocess.call([str(helm_binary()), *args[1:]])  # noqa: S603
     if args[:1] in (["node"], ["skaffold"]):
-        # Both import this module.
-        from claimflow_devstack import kube_node, skaffold  # noqa: PLC0415
-
-        command = kube_node.main if args[0] == "node" else skaffold.main
         try:
-            return command(args[1:])
+            return _subcommand(args[0])(args[1:])
         except DevstackError as exc:
             print(f"kube {args[0]}: {exc}", file=sys.stderr)  # noqa: T201
             return 1
