@@ -249,16 +249,21 @@ class KubeNode:
         imagePullPolicy Never (`claimflow-intake:0.1.0` is docker.io/library/... to both)."""
         self._ctr("images", "import", str(archive))
 
-    def import_docker_images(self, engine: DockerEngine, tags: Sequence[str]) -> None:
-        """Import images of the devstack's Docker engine: one `docker save` of them all
-        (layers they share are written once), removed once imported."""
-        archive = self.data_dir / "images" / "docker-images.tar"
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            engine.docker("save", "--output", str(archive), *tags, timeout=900.0)
+    def import_docker_images(self, engine: DockerEngine | None, tags: Sequence[str]) -> None:
+        """Import images of a Docker engine (the devstack's, or None for the one DOCKER_HOST
+        names): one `docker save` of them all (layers they share are written once), removed
+        once imported."""
+        work = self.data_dir / "images"
+        work.mkdir(parents=True, exist_ok=True)
+        # skaffold builds two artifacts at once, and imports each: an archive of its own each.
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            archive = Path(tmp) / "docker-images.tar"
+            save = ("save", "--output", str(archive), *tags)
+            if engine is None:
+                run_tool([str(DOCKER_CLI), *save], timeout=900.0)
+            else:
+                engine.docker(*save, timeout=900.0)
             self.import_archive(archive)
-        finally:
-            archive.unlink(missing_ok=True)
 
     def down(self) -> None:
         """Delete the workloads, stop our processes, undo the host changes, then check that
@@ -863,16 +868,8 @@ def import_built_image(tag: str, data_dir: Path | None = None) -> None:
     local-node profile (claimflow_devstack.skaffold), which skaffold runs with the tag it
     built; a build without a push is deployed by another tag, of the image's ID."""
     node = running_node(data_dir)
-    docker = str(DOCKER_CLI)
-    inspected = run_tool([docker, "image", "inspect", "--format", "{{json .RepoTags}}", tag])
-    tags = json.loads(inspected)
-    work = node.data_dir / "images"
-    work.mkdir(parents=True, exist_ok=True)
-    # skaffold builds two artifacts at once: each hook saves to an archive of its own.
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
-        archive = Path(tmp) / "image.tar"
-        run_tool([docker, "save", "--output", str(archive), *tags], timeout=900.0)
-        node.import_archive(archive)
+    inspect = [str(DOCKER_CLI), "image", "inspect", "--format", "{{json .RepoTags}}", tag]
+    node.import_docker_images(None, json.loads(run_tool(inspect)))
 
 
 def import_local_images(data_dir: Path | None = None) -> list[str]:
