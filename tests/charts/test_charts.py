@@ -717,8 +717,8 @@ def test_dev_values_render(chart_workspace: ChartWorkspace) -> None:
 
 def test_local_values_render(chart_workspace: ChartWorkspace) -> None:
     """The local node's values file (tests/cluster installs it): the local images, never
-    pulled; no operator; one replica of each process; one Ingress, of the node's ingress
-    controller's class, routing every API's paths on localhost over HTTPS."""
+    pulled; one replica of each process, the operator's among them; one Ingress, of the node's
+    ingress controller's class, routing every API's paths on localhost over HTTPS."""
     result = chart_workspace.helm(
         "lint",
         "--strict",
@@ -736,13 +736,15 @@ def test_local_values_render(chart_workspace: ChartWorkspace) -> None:
     )
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     deployments = by_kind(docs, "Deployment")
-    assert len(deployments) == 6
+    assert len(deployments) == 7
     for deployment in deployments:
         assert deployment["spec"]["replicas"] == 1
+    images = set()
     for doc in [*deployments, *by_kind(docs, "Job"), *by_kind(docs, "Pod")]:
         for container in pod_spec(doc)["containers"]:
             assert container["imagePullPolicy"] == "Never"
-            assert not container["image"].startswith("claimflow-operator")
+            images.add(container["image"])
+    assert "claimflow-operator:0.1.0" in images
     (ingress,) = by_kind(docs, "Ingress")
     assert ingress["spec"]["ingressClassName"] == "traefik"
     assert ingress["spec"]["tls"] == [{"secretName": "claimflow-local-tls", "hosts": ["localhost"]}]

@@ -3,8 +3,9 @@ it found it.
 
 The workload is the devstack's `probe` (a static HTTP server and client in a FROM-scratch
 image): a Deployment whose readiness probe gates its availability, a ClusterIP Service that a
-Job reaches by its DNS name (the real job controller, CoreDNS and kube-proxy), and a NodePort
-reached from the host on 127.0.0.1. The last test tears the node down, compares the host with
+Job reaches by its DNS name (the real job controller, CoreDNS and kube-proxy), a NodePort
+reached from the host on 127.0.0.1, and the API server reached from a pod as in-cluster
+clients reach it. The last test tears the node down, compares the host with
 the record taken before it started, and brings the node up again.
 """
 
@@ -149,6 +150,26 @@ def test_deployment_services_dns_and_job(kube_node: KubeNode, namespace: str) ->
         kube_node.kubectl("-n", namespace, "get", "service", "web", "-o", "json").stdout
     )["spec"]["clusterIP"]
     assert dns_query(CLUSTER_DNS, f"web.{namespace}.svc.cluster.local") == [cluster_ip]
+
+
+def test_pods_reach_the_api_server_through_the_kubernetes_service(
+    kube_node: KubeNode, namespace: str
+) -> None:
+    """What an in-cluster client (the operator's) does: the API server by the `kubernetes`
+    Service's name, over TLS verified with the CA its service account's volume holds."""
+    job = _fetch_job(namespace, "https://kubernetes.default.svc/version")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    # Go reads its trusted CAs from this file (the image has none of its own).
+    ca = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+    container["env"] = [{"name": "SSL_CERT_FILE", "value": ca}]
+    kube_node.apply([job])
+    kube_node.kubectl(
+        "-n", namespace, "wait", "--for=condition=Complete", "job/fetch", f"--timeout={WAIT}"
+    )
+    output = kube_node.kubectl("-n", namespace, "logs", "job/fetch").stdout
+    status, _, body = output.partition(" ")
+    assert status == "200", output
+    assert json.loads(body)["gitVersion"] == "v1.36.3"
 
 
 def test_kubelet_refuses_anonymous_callers(kube_node: KubeNode) -> None:

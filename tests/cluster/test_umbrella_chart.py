@@ -3,10 +3,11 @@
 What a newcomer does (docs/kubernetes.md, "On the local node"), end to end: the seven images
 (four services, the fake payments system, Kafka, PostgreSQL) are imported into the node's
 containerd; k8s/data/local runs Kafka and PostgreSQL as StatefulSets on hostPath volumes and
-the fake payments system beside them; a Job of the adjudication
-image publishes the example BenefitPlans onto the plans topic from inside the cluster; `helm
-install --wait` with charts/claimflow/values-local.yaml runs the migrations hook Jobs (the
-real job controller) and waits for every Deployment; `helm test` passes. Then a claim goes
+the fake payments system beside them; `helm install --wait` with
+charts/claimflow/values-local.yaml runs the migrations hook Jobs (the real job controller) and
+waits for every Deployment, the operator's among them, which publishes the example
+BenefitPlans applied to the namespace before onto the plans topic (the adjudication worker is
+ready once it has a plan); `helm test` passes. Then a claim goes
 in through the release's Ingress, served by the node's ingress controller (Traefik, built
 here: claimflow_devstack.traefik) over HTTPS on 127.0.0.1, with the values file's API key,
 and is followed: accepted, adjudicated
@@ -77,6 +78,9 @@ INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 # The key values-local.yaml configures for every service (its sha256 is in the file).
 API_KEY = "local-only-api-key"
 SERVICES = ("intake", "adjudication", "audit-log")
+OPERATOR = f"{RELEASE}-operator"
+# The release's Deployments: each service's API and worker, and the operator.
+DEPLOYMENTS = {f"{RELEASE}-{s}-{p}" for s in SERVICES for p in ("api", "worker")} | {OPERATOR}
 # The data tier's volumes: the image's user owns each (hostPath ignores fsGroup).
 VOLUMES = {"kafka": 10001, "postgres": 10002}
 WAIT = "300s"
@@ -173,63 +177,6 @@ def _volumes(node: KubeNode, namespace: str, root: Path) -> list[dict[str, Any]]
     return objects
 
 
-def _publish_plans_job(namespace: str) -> list[dict[str, Any]]:
-    """The example BenefitPlans onto the plans topic, from a pod, as the operator would."""
-    plans = {p.name: p.read_text() for p in sorted(example_plans_dir().glob("*.yaml"))}
-    restricted = {
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "benefit-plans", "namespace": namespace},
-            "data": plans,
-        },
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": "publish-plans", "namespace": namespace},
-            "spec": {
-                "backoffLimit": 3,
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "automountServiceAccountToken": False,
-                        "containers": [
-                            {
-                                "name": "publish",
-                                "image": f"claimflow-adjudication:{version()}",
-                                "imagePullPolicy": "Never",
-                                "command": ["claimflow-adjudication", "publish-plans", "/plans"],
-                                "env": [
-                                    {
-                                        "name": "CLAIMFLOW_KAFKA_BOOTSTRAP_SERVERS",
-                                        "value": "claimflow-kafka:9092",
-                                    }
-                                ],
-                                "securityContext": restricted,
-                                "resources": {"limits": {"cpu": "1", "memory": "256Mi"}},
-                                "volumeMounts": [
-                                    {"name": "plans", "mountPath": "/plans", "readOnly": True},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "plans", "configMap": {"name": "benefit-plans"}},
-                            {"name": "tmp", "emptyDir": {}},
-                        ],
-                    }
-                },
-            },
-        },
-    ]
-
-
 def _chart_workspace(root: Path) -> tuple[Path, dict[str, str]]:
     """A copy of charts/ with the umbrella's file:// dependencies packaged, as `make charts`
     does in place; helm's cache and config stay in `root`."""
@@ -285,17 +232,24 @@ def release(
             "rollout", "status", "deployment/otel-collector", f"--timeout={WAIT}", timeout=330.0
         )
         lap("data tier and Collector ready")
-        kube_node.apply(_publish_plans_job(namespace))
-        release.kubectl(
-            "wait", "--for=condition=Complete", "job/publish-plans", f"--timeout={WAIT}",
-            timeout=330.0,
+        # The plans are declared before the release: the adjudication worker is ready only
+        # once it has a plan to apply, which the release's operator publishes. (helm leaves a
+        # CRD that exists as it is.)
+        kube_node.kubectl("apply", "-f", str(CHARTS / "operator" / "crds"))
+        kube_node.kubectl(
+            "wait", "--for=condition=Established", "crd/benefitplans.claimflow.io",
+            f"--timeout={WAIT}", timeout=330.0,
         )  # fmt: skip
-        lap("plans published")
+        release.kubectl("apply", "-f", str(example_plans_dir()))
         release.helm(
             "install", RELEASE, str(chart), *VALUES_ARGS, "--wait", "--timeout", "10m",
             timeout=660.0,
         )  # fmt: skip
         lap("helm install --wait")
+        release.kubectl(
+            "wait", "--for=condition=Published", "benefitplans", "--all", f"--timeout={WAIT}",
+            timeout=330.0,
+        )  # fmt: skip
         # Started with the data tier; it waits for Kafka as a service's worker does.
         release.kubectl(
             "rollout", "status", "deployment/claimflow-payments-fake", f"--timeout={WAIT}",
@@ -344,18 +298,14 @@ def test_the_release_migrated_and_every_deployment_is_available(release: Release
     # The hook Jobs ran to completion before helm created the Deployments.
     for service in SERVICES:
         assert jobs[f"{RELEASE}-{service}-migrate"].get("succeeded") == 1, jobs
-    assert jobs["publish-plans"].get("succeeded") == 1
-    plans_log = release.kubectl("logs", "job/publish-plans")
-    assert plans_log.count("published plan") == len(list(example_plans_dir().glob("*.yaml")))
 
     deployments = {d["metadata"]["name"]: d for d in release.get("deployments")["items"]}
-    ours = {f"{RELEASE}-{s}-{p}" for s in SERVICES for p in ("api", "worker")}
     # Beside the release's own, the local tier's stand-in for the payments system and the
     # gateway Collector.
-    assert set(deployments) == ours | {"claimflow-payments-fake", "otel-collector"}
+    assert set(deployments) == DEPLOYMENTS | {"claimflow-payments-fake", "otel-collector"}
     for beside in ("claimflow-payments-fake", "otel-collector"):
         assert deployments[beside]["status"]["readyReplicas"] == 1, beside
-    for deployment in (deployments[name] for name in ours):
+    for deployment in (deployments[name] for name in DEPLOYMENTS):
         conditions = {c["type"]: c["status"] for c in deployment["status"]["conditions"]}
         assert conditions["Available"] == "True", deployment["metadata"]["name"]
         assert deployment["status"]["readyReplicas"] == 1
@@ -379,7 +329,7 @@ def test_helm_test_passes(release: Release) -> None:
         name, *lines = block.splitlines()
         phase = next(line for line in lines if line.startswith("Phase:"))
         phases.setdefault(name.strip(), []).append(phase.split()[1])
-    assert set(phases) == {f"{RELEASE}-{service}-test" for service in SERVICES}, output
+    assert set(phases) == {f"{RELEASE}-{name}-test" for name in (*SERVICES, "operator")}, output
     assert {p for found in phases.values() for p in found} == {"Succeeded"}, output
     # The test Pods are hook-succeeded: deleted once they passed.
     assert not [p for p in release.get("pods")["items"] if p["metadata"]["name"].endswith("-test")]
@@ -441,6 +391,44 @@ def ingress(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Itera
     finally:
         binding = traefik.cluster_role_binding_name(release.namespace)
         release.node.kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found")
+
+
+def _plans_applied(client: httpx.Client) -> dict[str, tuple[str, int]]:
+    """The adjudication API's plans in force: source and version by name."""
+    plans = client.get("/v1/plans").json()["plans"]
+    return {p["plan_id"]: (p["source"], p["version"]) for p in plans}
+
+
+def test_the_operator_publishes_each_plan_and_adjudication_applies_it(
+    release: Release, ingress: Entry
+) -> None:
+    """The operator in the cluster (the API server through the `kubernetes` Service, with
+    its ServiceAccount) judged each example BenefitPlan valid and put it on the plans topic,
+    from which the adjudication API applies it at its generation; an edit of a plan goes the
+    same way, at the next generation."""
+    plans = release.get("benefitplans")["items"]
+    assert {p["metadata"]["name"] for p in plans} == {
+        yaml.safe_load(f.read_text())["metadata"]["name"]
+        for f in example_plans_dir().glob("*.yaml")
+    }
+    for plan in plans:
+        conditions = {c["type"]: c for c in plan["status"]["conditions"]}
+        for kind in ("Valid", "Published"):
+            assert conditions[kind]["status"] == "True", plan["status"]
+            assert conditions[kind]["observedGeneration"] == plan["metadata"]["generation"]
+    expected = {p["metadata"]["name"]: ("topic", p["metadata"]["generation"]) for p in plans}
+    with ingress.client(timeout=10.0) as client:
+        _wait_for(lambda: _plans_applied(client) == expected, 60, "every plan applied")
+        edit = {"spec": {"displayName": "GRP-1000 employer plan, edited"}}
+        release.kubectl("patch", "benefitplan", "grp-1000", "--type=merge", "-p", json.dumps(edit))
+        expected["grp-1000"] = ("topic", expected["grp-1000"][1] + 1)
+        _wait_for(
+            lambda: _plans_applied(client) == expected,
+            60,
+            lambda: f"the edit applied: {_plans_applied(client)} != {expected}",
+        )
+        applied = client.get("/v1/plans/grp-1000").json()
+    assert applied["display_name"] == edit["spec"]["displayName"]
 
 
 def test_a_claim_is_accepted_adjudicated_paid_and_audited(release: Release, ingress: Entry) -> None:
@@ -805,7 +793,7 @@ def _rolled_from(release: Release, before: set[str], what: str) -> set[str]:
         current.clear()
         current.update(p["metadata"]["name"] for p in flat)
         return (
-            len(pods) == len(SERVICES) * 2
+            set(pods) == DEPLOYMENTS
             and all(len(found) == 1 for found in pods.values())
             and not current & before
             and all(
@@ -834,7 +822,7 @@ def test_helm_upgrade_and_rollback_roll_every_deployment_without_a_failed_reques
     ingress controller stops routing to it, then finishes its requests in flight."""
     original = _release_pod_names(release)
     assert _log_levels(release) == {"INFO"}
-    upgraded = [f"--set={s}.logLevel=WARNING" for s in SERVICES]
+    upgraded = [f"--set={chart}.logLevel=WARNING" for chart in (*SERVICES, "operator")]
     started = time.monotonic()
     with _timeline(release) as timeline, _Load(ingress, UPGRADE_NPI) as load:
         load.wait_for_answers(20, 60)
@@ -888,10 +876,9 @@ def test_a_pod_of_each_deployment_and_the_broker_deleted_under_load_lose_and_dou
             selector = ",".join(f"{k}={v}" for k, v in labels.items())
             pods = release.get("pods", "-l", selector)["items"]
             victims.append(pods[0]["metadata"]["name"])
-        # Among them the release's six, the payments stand-in and the Collector.
+        # Among them the release's seven, the payments stand-in and the Collector.
         names = {d["metadata"]["name"] for d in deployments}
-        ours = {f"{RELEASE}-{s}-{p}" for s in SERVICES for p in ("api", "worker")}
-        assert ours | {"claimflow-payments-fake", "otel-collector"} <= names
+        assert DEPLOYMENTS | {"claimflow-payments-fake", "otel-collector"} <= names
         release.kubectl("delete", "pod", *victims, "--wait=false")
         load.finish(600)
     print(
@@ -956,11 +943,10 @@ def test_skaffold_builds_the_images_onto_the_node_and_runs_them_in_the_release(
     history = json.loads(release.helm("history", RELEASE, "--output", "json"))
     assert history[-1]["status"] == "deployed"
     assert history[-1]["revision"] > history[-2]["revision"]
-    # Every process of the release (values-local.yaml runs no operator) on skaffold's images,
-    # the pods of the release before it gone.
+    # Every process of the release on skaffold's images, the pods of the release before it gone.
     expected = {
         f"{RELEASE}-{s}-{p}": {built[f"claimflow-{s}"]} for s in SERVICES for p in ("api", "worker")
-    }
+    } | {OPERATOR: {built["claimflow-operator"]}}
     _wait_for(
         lambda: _deployed_images(release) == expected,
         180,

@@ -96,10 +96,10 @@ def test_every_database_url_names_a_role_and_database_the_init_sql_creates() -> 
 
 
 def test_the_local_services_say_they_are_not_production() -> None:
-    for service in ("intake", "adjudication", "audit-log"):
-        assert VALUES[service]["environment"] != "production"
-        assert VALUES[service]["image"]["pullPolicy"] == "Never"
-    assert VALUES["operator"]["enabled"] is False
+    for chart in ("intake", "adjudication", "audit-log", "operator"):
+        assert VALUES[chart]["environment"] != "production"
+        assert VALUES[chart]["image"]["pullPolicy"] == "Never"
+        assert VALUES[chart].get("enabled", True) is True
 
 
 def test_the_fake_payments_system_runs_the_image_make_images_builds_on_the_local_kafka() -> None:

@@ -11,6 +11,7 @@ project's helm (for `make charts`); `... skaffold ARGS` runs skaffold against th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import shutil
@@ -31,6 +32,8 @@ from claimflow_devstack.go_tools import HELM, KINE, KUBE_APISERVER
 HOST = processes.LOCALHOST
 _ADMIN = "claimflow-admin"
 _SERVICE_CIDR = "10.96.0.0/16"
+# The `kubernetes` Service's address, the first of the range: in-cluster clients call it on 443.
+KUBERNETES_SERVICE_IP = str(ipaddress.ip_network(_SERVICE_CIDR).network_address + 1)
 
 
 def helm_binary() -> Path:
@@ -138,7 +141,8 @@ class KubeCluster:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={_SERVICE_CIDR}",
             # The `kubernetes` Service's endpoints would point at loopback, which the
-            # Endpoints validation rejects; nothing here routes to it anyway.
+            # Endpoints validation rejects; the single node routes the Service's address to
+            # the API server itself (claimflow_devstack.kube_node).
             "--endpoint-reconciler-type=none",
             "--profiling=false",
             "--v=1",

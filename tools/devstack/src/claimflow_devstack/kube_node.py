@@ -47,8 +47,9 @@ from claimflow_devstack.go_tools import (
     KUBELET,
     PROBE,
 )
-from claimflow_devstack.kube import HOST, KubeCluster
+from claimflow_devstack.kube import HOST, KUBERNETES_SERVICE_IP, KubeCluster
 from claimflow_devstack.node_cleanup import (
+    iptables,
     kill_leftover_containers,
     run_tool,
     stop_recorded,
@@ -273,13 +274,13 @@ class KubeNode:
             return  # never started, or already down
         self._delete_workloads()
         self._stop_processes()
-        port = self._state.get("kubelet_port")
+        rules = _forward_rules()
+        if port := self._state.get("kubelet_port"):
+            rules.append(_kubelet_guard_rule(port))
+        if port := self._state.get("apiserver_port"):
+            rules.append(_api_server_rule(port))
         undo_host_changes(
-            self.data_dir,
-            before,
-            bridge=BRIDGE,
-            cni_network=_CNI_NETWORK,
-            rules=_forward_rules() + ([_kubelet_guard_rule(port)] if port else []),
+            self.data_dir, before, bridge=BRIDGE, cni_network=_CNI_NETWORK, rules=rules
         )
         self.cluster = None
         host_state.restore_sysctls(before)
@@ -352,7 +353,10 @@ class KubeNode:
         )
         for proc in self.cluster.started_processes:
             self._state["pids"].append({"pid": proc.pid, "argv0": proc.argv[0], "name": proc.name})
+        # Recorded first: a killed `up` leaves nothing `node down` does not know of.
+        self._state["apiserver_port"] = self.cluster.port
         self._save_state()
+        run_tool(iptables("-I", _api_server_rule(self.cluster.port)))
         self._start_controller_manager(binaries["kube-controller-manager"], deadline)
         self._start_scheduler(binaries["kube-scheduler"], deadline)
         self._start_kubelet(binaries["kubelet"], deadline)
@@ -366,9 +370,12 @@ class KubeNode:
         run_tool(["ip", "link", "add", BRIDGE, "type", "bridge"])
         run_tool(["ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE])
         run_tool(["ip", "link", "set", BRIDGE, "up"])
+        # Pods' packets to the API server are sent on to its loopback address (_api_server_rule);
+        # the setting goes with the bridge.
+        Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet").write_text("1\n")
         # dockerd sets the FORWARD policy to DROP, which would cut pods off from Services.
         for rule in _forward_rules():
-            run_tool(["iptables", "-I", *rule])
+            run_tool(iptables("-I", rule))
 
     def _start_containerd(self, deadline: float) -> None:
         base = self.data_dir / "containerd"
@@ -568,9 +575,9 @@ state = "{base / "state"}"
             "--v=1",
         ]
         # The INPUT rule needs the port, known only now.
-        run_tool(["iptables", "-I", *_kubelet_guard_rule(self._kubelet_port)])
         self._state["kubelet_port"] = self._kubelet_port
         self._save_state()
+        run_tool(iptables("-I", _kubelet_guard_rule(self._kubelet_port)))
         self._started(processes.start("kubelet", argv, log_path=self.logs / "kubelet.log"))
 
     def _node_ready(self) -> bool:
@@ -840,17 +847,43 @@ state = "{base / "state"}"
         self._procs.clear()
 
 
+_COMMENT = ("-m", "comment", "--comment", _RULE_COMMENT)
+
+
 def _forward_rules() -> list[list[str]]:
-    comment = ["-m", "comment", "--comment", _RULE_COMMENT]
     return [
-        ["FORWARD", "-i", BRIDGE, *comment, "-j", "ACCEPT"],
-        ["FORWARD", "-o", BRIDGE, *comment, "-j", "ACCEPT"],
+        ["filter", "FORWARD", "-i", BRIDGE, *_COMMENT, "-j", "ACCEPT"],
+        ["filter", "FORWARD", "-o", BRIDGE, *_COMMENT, "-j", "ACCEPT"],
     ]
 
 
 def _kubelet_guard_rule(port: int) -> list[str]:
-    comment = ["-m", "comment", "--comment", _RULE_COMMENT]
-    return ["INPUT", "-i", BRIDGE, "-p", "tcp", "--dport", str(port), *comment, "-j", "DROP"]
+    return [
+        "filter",
+        "INPUT",
+        "-i",
+        BRIDGE,
+        "-p",
+        "tcp",
+        "--dport",
+        str(port),
+        *_COMMENT,
+        "-j",
+        "DROP",
+    ]
+
+
+def _api_server_rule(port: int) -> list[str]:
+    """The `kubernetes` Service's address from the pods, to the API server on loopback.
+
+    The Service has no endpoints here (Endpoints may not name a loopback address, and the API
+    server listens on nothing else), so kube-proxy would refuse its connections; this rule
+    comes first. Its serving certificate names the Service's address, and kube-proxy's own
+    guard against outside packets to loopback lets NATed ones through."""
+    return [
+        "nat", "PREROUTING", "-i", BRIDGE, "-d", KUBERNETES_SERVICE_IP, "-p", "tcp",
+        "--dport", "443", *_COMMENT, "-j", "DNAT", "--to-destination", f"{HOST}:{port}",
+    ]  # fmt: skip
 
 
 def running_node(data_dir: Path | None = None) -> KubeNode:

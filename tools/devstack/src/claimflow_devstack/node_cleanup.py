@@ -80,14 +80,14 @@ def undo_host_changes(
     rules: Sequence[Sequence[str]],
 ) -> None:
     """Undo, in order, what the node's processes left: packet-filter rules and chains,
-    interfaces, mounts, cgroups, host paths. `rules` are the filter rules we inserted
-    ourselves; of the rest only what the record says was not there before."""
+    interfaces, mounts, cgroups, host paths. `rules` are the rules we inserted ourselves (as
+    `iptables` takes them); of the rest only what the record says was not there before."""
     kube_proxy = KUBE_PROXY.binary
     if kube_proxy.exists():
         run_tool([str(kube_proxy), "--cleanup"], check=False)
     for rule in rules:
-        while succeeds(["iptables", "-C", *rule]):
-            run_tool(["iptables", "-D", *rule])
+        while succeeds(iptables("-C", rule)):
+            run_tool(iptables("-D", rule))
     if before is not None:
         _remove_added_packet_filters(before)
     _delete_interfaces(before, bridge)
@@ -100,6 +100,13 @@ def undo_host_changes(
         for path, existed in before["paths"].items():
             if not existed:
                 _remove_created_path(Path(path), data_dir)
+
+
+def iptables(operation: str, rule: Sequence[str]) -> list[str]:
+    """The `iptables` command that does `operation` (-I, -C, -D) with a rule written as
+    [TABLE, CHAIN, MATCHES AND TARGET...]."""
+    table, chain, *spec = rule
+    return ["iptables", "-t", table, operation, chain, *spec]
 
 
 def _unmount(data_dir: Path, before: dict[str, Any] | None) -> None:
