@@ -7,6 +7,7 @@ fetch a newer toolchain itself).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -14,6 +15,8 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,24 +74,15 @@ class GoTool:
         return target
 
     def _build(self, target: Path) -> None:
-        go = go_binary()
         print(  # noqa: T201
             f"devstack: building {self.name} {self.version} from Go modules (once; minutes)",
             file=sys.stderr,
         )
-        env = {**os.environ, "CGO_ENABLED": "1" if self.cgo else "0"}
         log_path = target.parent / f"{self.name}-build.log"
         ldflags = "-ldflags=" + " ".join(("-s", "-w", *self.ldflags))
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            out = Path(tmp) / self.name
-            if self.wrapper_module is None:
-                argv = [go, "install", "-trimpath", ldflags, self.target_spec]
-                env["GOBIN"] = tmp
-                cwd = Path(tmp)
-                out = Path(tmp) / _installed_name(self.package)
-            else:
-                argv = [go, "build", "-trimpath", ldflags, "-o", str(out), self.package]
-                cwd = self.wrapper_module
+            argv, cwd, env = self._go_command(["-trimpath", ldflags], Path(tmp))
+            out = Path(tmp) / (self.name if self.wrapper_module else _installed_name(self.package))
             try:
                 processes.run(
                     f"go build {self.name}",
@@ -104,9 +98,76 @@ class GoTool:
             # Rename last: a half-written binary must never look built.
             out.rename(target)
 
+    def _go_command(
+        self, flags: Sequence[str], out_dir: Path
+    ) -> tuple[list[str], Path, dict[str, str]]:
+        """The `go install` (or, in the wrapper module, `go build`) of the tool with `flags`
+        that writes its binary into `out_dir`: argv, working directory, environment."""
+        env = {**os.environ, "CGO_ENABLED": "1" if self.cgo else "0"}
+        if self.wrapper_module is None:
+            env["GOBIN"] = str(out_dir)
+            return [go_binary(), "install", *flags, self.target_spec], out_dir, env
+        argv = [go_binary(), "build", *flags, "-o", str(out_dir / self.name), self.package]
+        return argv, self.wrapper_module, env
+
+    def _fetch_command(self, work: Path) -> tuple[list[str], Path, dict[str, str]]:
+        """A command that downloads the module sources the build needs and compiles nothing."""
+        if self.wrapper_module is None:
+            # -n loads the packages (which downloads their modules) and only prints the rest.
+            return self._go_command(["-n"], work)
+        # Every module a wrapper's build needs is in its go.mod.
+        env = {**os.environ, "CGO_ENABLED": "1" if self.cgo else "0"}
+        return [go_binary(), "mod", "download"], self.wrapper_module, env
+
     @property
     def target_spec(self) -> str:
         return f"{self.package}@{self.version}"
+
+
+@contextlib.contextmanager
+def modules_fetched_ahead(tools: Sequence[GoTool]) -> Iterator[None]:
+    """While the body builds `tools` in this order, download in the background what each one
+    not built yet needs: a build then mostly compiles, its modules downloaded while the ones
+    before it compiled (the network waits overlapping the CPU-bound work). Go's module cache
+    takes concurrent users; a build that needs a module still being downloaded waits for it.
+    A failed download is left to the build to report."""
+    pending = [tool for tool in tools if not os.access(tool.binary, os.X_OK)]
+    stopping = threading.Event()
+    lock = threading.Lock()
+    running: list[processes.ManagedProcess] = []
+
+    def fetch(work: Path) -> None:
+        fetched: set[Path] = set()
+        for tool in pending:
+            argv, cwd, env = tool._fetch_command(work)
+            if tool.wrapper_module is not None:
+                if tool.wrapper_module in fetched:
+                    continue
+                fetched.add(tool.wrapper_module)
+            with lock:
+                if stopping.is_set():
+                    return
+                log_path = work / f"fetch-{tool.name}.log"
+                proc = processes.start(
+                    f"go fetch {tool.name}", argv, log_path=log_path, env=env, cwd=cwd
+                )
+                running.append(proc)
+            proc.popen.wait()
+            # The -n output is the whole build's script: not worth keeping.
+            log_path.unlink(missing_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix="go-fetch-") as work:
+        thread = threading.Thread(target=fetch, args=(Path(work),), name="go-fetch", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            with lock:
+                stopping.set()
+            for proc in running:
+                if proc.alive():
+                    processes.stop(proc, 5.0)
+            thread.join()
 
 
 def _installed_name(package: str) -> str:

@@ -89,20 +89,23 @@ def default_dir() -> Path:
     return state_dir() / "kube-node"
 
 
+# Every binary the node runs, in the order build_all builds them.
+TOOLS = (
+    KINE,
+    KUBE_APISERVER,
+    KUBELET,
+    KUBE_CONTROLLER_MANAGER,
+    KUBE_SCHEDULER,
+    KUBE_PROXY,
+    KUBECTL,
+    COREDNS,
+    PROBE,
+)
+
+
 def build_all() -> dict[str, Path]:
     """Every binary the node runs, built once and cached (`claimflow-dev prepare` calls it)."""
-    tools = (
-        KINE,
-        KUBE_APISERVER,
-        KUBELET,
-        KUBE_CONTROLLER_MANAGER,
-        KUBE_SCHEDULER,
-        KUBE_PROXY,
-        KUBECTL,
-        COREDNS,
-        PROBE,
-    )
-    built = {tool.name: tool.ensure_built() for tool in tools}
+    built = {tool.name: tool.ensure_built() for tool in TOOLS}
     built["pause"] = pause_binary()
     return built
 
