@@ -8,15 +8,14 @@ import sys
 
 import kopf
 
-from claimflow_shared.logs import configure_logging
-
 from .handlers import build_registry, kopf_settings
+from .logs import configure_operator_logging
 from .settings import OperatorSettings
 
 
 def run() -> None:
     config = OperatorSettings()
-    configure_logging(config.service_name, config.log_level)
+    configure_operator_logging(config.service_name, config.log_level)
     kopf.run(
         registry=build_registry(config),
         settings=kopf_settings(config),
