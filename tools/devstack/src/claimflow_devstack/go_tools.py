@@ -103,7 +103,7 @@ class GoTool:
     ) -> tuple[list[str], Path, dict[str, str]]:
         """The `go install` (or, in the wrapper module, `go build`) of the tool with `flags`
         that writes its binary into `out_dir`: argv, working directory, environment."""
-        env = {**os.environ, "CGO_ENABLED": "1" if self.cgo else "0"}
+        env = self._environment()
         if self.wrapper_module is None:
             env["GOBIN"] = str(out_dir)
             return [go_binary(), "install", *flags, self.target_spec], out_dir, env
@@ -116,8 +116,10 @@ class GoTool:
             # -n loads the packages (which downloads their modules) and only prints the rest.
             return self._go_command(["-n"], work)
         # Every module a wrapper's build needs is in its go.mod.
-        env = {**os.environ, "CGO_ENABLED": "1" if self.cgo else "0"}
-        return [go_binary(), "mod", "download"], self.wrapper_module, env
+        return [go_binary(), "mod", "download"], self.wrapper_module, self._environment()
+
+    def _environment(self) -> dict[str, str]:
+        return {**os.environ, "CGO_ENABLED": "1" if self.cgo else "0"}
 
     @property
     def target_spec(self) -> str:
