@@ -17,7 +17,6 @@ from claimflow_devstack import (
     go_tools,
     images,
     kafka_install,
-    kube,
     kube_node,
     postgres,
     processes,
@@ -28,6 +27,7 @@ from claimflow_devstack import (
 from claimflow_devstack.docker_engine import DockerEngine
 from claimflow_devstack.errors import DevstackError
 from claimflow_devstack.paths import logs_dir, repo_root
+from claimflow_devstack.scratch_images import pause_binary
 from claimflow_devstack.services import SERVICES
 from claimflow_devstack.stack import LocalStack
 
@@ -65,15 +65,10 @@ def prepare() -> int:
         go_tools.HELM3,
     )
     with go_tools.modules_fetched_ahead(go_builds):
-        for name, path in kube.build_all().items():
-            _say(f"{name + ':':<12}{path}")
-        _say(f"hydra:      {go_tools.HYDRA.ensure_built()}")
-        _say(f"otelcol:    {go_tools.OTELCOL.ensure_built()}")
-        _say(f"promtool:   {promtool.promtool_binary()}")
-        _say(f"prometheus: {promtool.PROMETHEUS.ensure_built()}")
-        _say(f"traefik:    {go_tools.TRAEFIK.ensure_built()}")
-        _say(f"skaffold:   {go_tools.SKAFFOLD.ensure_built()}")
-        _say(f"helm3:      {go_tools.HELM3.ensure_built()}  (skaffold's helm)")
+        for tool in go_builds:
+            _say(f"{tool.name + ':':<12}{tool.ensure_built()}")
+    # The node's pod sandbox, compiled from the Kubernetes source the builds fetched.
+    _say(f"{'pause:':<12}{pause_binary()}")
     # The benchmarks' load generator; the wrk driver's test runs it.
     load_generator = wrk.find_wrk()
     packages = wrk.debian_versions(load_generator)

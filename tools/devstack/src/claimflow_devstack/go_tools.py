@@ -141,11 +141,12 @@ def modules_fetched_ahead(tools: Sequence[GoTool]) -> Iterator[None]:
     def fetch(work: Path) -> None:
         fetched: set[Path] = set()
         for tool in pending:
-            argv, cwd, env = tool._fetch_command(work)
+            # The Kubernetes commands share one wrapper module: its modules are fetched once.
+            if tool.wrapper_module in fetched:
+                continue
             if tool.wrapper_module is not None:
-                if tool.wrapper_module in fetched:
-                    continue
                 fetched.add(tool.wrapper_module)
+            argv, cwd, env = tool._fetch_command(work)
             with lock:
                 if stopping.is_set():
                     return
