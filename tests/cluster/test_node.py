@@ -31,6 +31,8 @@ from claimflow_devstack.kube_node import (
 )
 
 WAIT = "180s"
+# What the node's binaries (built from tools/devstack/go/kube-apiserver) report.
+KUBERNETES_VERSION = "v1.36.3"
 
 
 def _probe_container(args: list[str]) -> dict[str, Any]:
@@ -169,7 +171,7 @@ def test_pods_reach_the_api_server_through_the_kubernetes_service(
     output = kube_node.kubectl("-n", namespace, "logs", "job/fetch").stdout
     status, _, body = output.partition(" ")
     assert status == "200", output
-    assert json.loads(body)["gitVersion"] == "v1.36.3"
+    assert json.loads(body)["gitVersion"] == KUBERNETES_VERSION
 
 
 def test_kubelet_refuses_anonymous_callers(kube_node: KubeNode) -> None:
@@ -199,5 +201,5 @@ def test_teardown_restores_the_host_and_the_node_comes_back(kube_node: KubeNode)
     # A second start on the same host works, from a clean slate.
     kube_node.start()
     node = json.loads(kube_node.kubectl("get", "node", NODE_NAME, "-o", "json").stdout)
-    assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.36.3"
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == KUBERNETES_VERSION
     assert dns_query(CLUSTER_DNS, "kubernetes.default.svc.cluster.local") == ["10.96.0.1"]

@@ -78,6 +78,8 @@ INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 # The key values-local.yaml configures for every service (its sha256 is in the file).
 API_KEY = "local-only-api-key"
 SERVICES = ("intake", "adjudication", "audit-log")
+# The umbrella's subcharts.
+SUBCHARTS = (*SERVICES, "operator")
 OPERATOR = f"{RELEASE}-operator"
 # The release's Deployments: each service's API and worker, and the operator.
 DEPLOYMENTS = {f"{RELEASE}-{s}-{p}" for s in SERVICES for p in ("api", "worker")} | {OPERATOR}
@@ -187,7 +189,7 @@ def _chart_workspace(root: Path) -> tuple[Path, dict[str, str]]:
         "HELM_CONFIG_HOME": str(root / "helm" / "config"),
         "HELM_DATA_HOME": str(root / "helm" / "data"),
     }
-    for chart in ("intake", "adjudication", "audit-log", "operator", "claimflow"):
+    for chart in (*SUBCHARTS, "claimflow"):
         run_helm(["dependency", "update", "--skip-refresh", str(root / "charts" / chart)], env=env)
     return root / "charts" / "claimflow", env
 
@@ -329,7 +331,7 @@ def test_helm_test_passes(release: Release) -> None:
         name, *lines = block.splitlines()
         phase = next(line for line in lines if line.startswith("Phase:"))
         phases.setdefault(name.strip(), []).append(phase.split()[1])
-    assert set(phases) == {f"{RELEASE}-{name}-test" for name in (*SERVICES, "operator")}, output
+    assert set(phases) == {f"{RELEASE}-{chart}-test" for chart in SUBCHARTS}, output
     assert {p for found in phases.values() for p in found} == {"Succeeded"}, output
     # The test Pods are hook-succeeded: deleted once they passed.
     assert not [p for p in release.get("pods")["items"] if p["metadata"]["name"].endswith("-test")]
@@ -822,7 +824,7 @@ def test_helm_upgrade_and_rollback_roll_every_deployment_without_a_failed_reques
     ingress controller stops routing to it, then finishes its requests in flight."""
     original = _release_pod_names(release)
     assert _log_levels(release) == {"INFO"}
-    upgraded = [f"--set={chart}.logLevel=WARNING" for chart in (*SERVICES, "operator")]
+    upgraded = [f"--set={chart}.logLevel=WARNING" for chart in SUBCHARTS]
     started = time.monotonic()
     with _timeline(release) as timeline, _Load(ingress, UPGRADE_NPI) as load:
         load.wait_for_answers(20, 60)
